@@ -1,0 +1,109 @@
+// The CLI as a user meets it: the built bin/run.js in a real process.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { krun } from '../support/cli.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const manifest = JSON.parse(readFileSync(new URL('../../oclif.manifest.json', import.meta.url), 'utf8')) as {
+  commands: Record<string, { summary?: string }>;
+};
+
+describe('krun', () => {
+  test('--version prints the version line on stdout only', async () => {
+    const r = await krun(['--version']);
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, `krun/${pkg.version} ${process.platform}-${process.arch} node-${process.version}\n`);
+    assert.equal(r.stderr, '');
+  });
+
+  test('--help lists every command with its one-line summary', async () => {
+    const r = await krun(['--help']);
+    assert.equal(r.status, 0);
+    const ids = Object.keys(manifest.commands);
+    assert.ok(ids.length > 0);
+    for (const id of ids) {
+      const summary = manifest.commands[id]?.summary;
+      assert.ok(summary, `command ${id} has a summary`);
+      assert.match(r.stdout, new RegExp(`^ {2}${id.replaceAll(':', ' ')} +${summary}$`, 'm'));
+    }
+  });
+
+  test('version -o json prints the object, -o yaml the same as YAML', async () => {
+    const json = await krun(['version', '-o', 'json']);
+    assert.equal(json.status, 0);
+    assert.deepEqual(JSON.parse(json.stdout), {
+      krun: pkg.version,
+      node: process.version,
+      platform: `${process.platform}/${process.arch}`,
+    });
+    const yaml = await krun(['version', '-o', 'yaml'], { env: { KRUN_OUTPUT: undefined } });
+    assert.equal(
+      yaml.stdout,
+      `krun: ${pkg.version}\nnode: ${process.version}\nplatform: ${process.platform}/${process.arch}\n`,
+    );
+  });
+
+  test('flags have environment twins', async () => {
+    const r = await krun(['version'], { env: { KRUN_OUTPUT: 'json' } });
+    assert.equal(JSON.parse(r.stdout).krun, pkg.version);
+  });
+
+  test('a bad flag value is a usage error: exit 2, nothing on stdout, a Try: line', async () => {
+    const r = await krun(['version', '-o', 'name']);
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, 'error: Expected --output=name to be one of: json, yaml\n\nTry:\n  krun version --help\n');
+  });
+
+  test('an unknown flag or command is a usage error', async () => {
+    const flag = await krun(['version', '--bogus']);
+    assert.equal(flag.status, 2);
+    assert.match(flag.stderr, /^error: Nonexistent flag: --bogus\n/);
+    const command = await krun(['verson']);
+    assert.equal(command.status, 2);
+    assert.equal(command.stdout, '');
+    assert.equal(command.stderr, 'error: unknown command "verson"\n\nTry:\n  krun version\n  krun --help\n');
+  });
+});
+
+describe('start-up cost', () => {
+  // krun is a container entrypoint: the fast paths may load oclif and krun's own modules, nothing else.
+  const lock = JSON.parse(readFileSync(new URL('../../package-lock.json', import.meta.url), 'utf8')) as {
+    packages: Record<string, { dependencies?: Record<string, string> }>;
+  };
+  function closure(name: string, seen = new Set<string>()): Set<string> {
+    if (seen.has(name)) return seen;
+    seen.add(name);
+    for (const dep of Object.keys(lock.packages[`node_modules/${name}`]?.dependencies ?? {})) closure(dep, seen);
+    return seen;
+  }
+  const oclif = closure('@oclif/core');
+
+  async function loadedPackages(args: string[]): Promise<Set<string>> {
+    const file = join(mkdtempSync(join(tmpdir(), 'krun-modules-')), 'loaded.txt');
+    const preload = new URL('../support/record-modules.ts', import.meta.url).href;
+    const r = await krun(args, { nodeArgs: ['--import', preload], env: { KRUN_RECORD_MODULES: file } });
+    assert.equal(r.status, 0, r.stderr);
+    const urls = readFileSync(file, 'utf8').trim().split('\n');
+    assert.ok(
+      urls.some((u) => u.includes('/dist/lib/cli/main.js')),
+      'the recorder saw krun load',
+    );
+    return new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
+  }
+
+  test('--version and version load only oclif and its dependencies', async () => {
+    for (const args of [['--version'], ['version']]) {
+      const extra = [...(await loadedPackages(args))].filter((p) => !oclif.has(p));
+      assert.deepEqual(extra, [], `krun ${args.join(' ')} loaded ${extra.join(', ')}`);
+    }
+  });
+
+  test('the YAML printer is loaded only when YAML is printed', async () => {
+    assert.ok((await loadedPackages(['version', '-o', 'yaml'])).has('yaml'));
+    assert.ok(!(await loadedPackages(['version', '-o', 'json'])).has('yaml'));
+  });
+});

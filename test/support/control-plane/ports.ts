@@ -1,0 +1,15 @@
+import { createServer } from 'node:net';
+
+/** A port that was free on 127.0.0.1 a moment ago (for servers that cannot report the port they bound). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
