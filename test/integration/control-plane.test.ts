@@ -2,7 +2,7 @@
 // cluster. Every later integration test builds on these behaviours.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -115,7 +115,10 @@ describe('istiod + pilot-agent fixture', () => {
     // When pilot-agent starts with them
     const dir = mkdtempSync(join(tmpdir(), 'krun-agent-'));
     const agent = await startPilotAgent(plane, { dir, namespace: ns, serviceAccount: 'workload', token, rootCert });
-    t.after(() => agent.process.stop());
+    t.after(async () => {
+      await agent.process.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
     // Then it writes a certificate chain whose SPIFFE identity is the ServiceAccount
     const chain = await waitFor(
       'workload certificate in OUTPUT_CERTS',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
-import { isInteractive, type Streams, signalController } from '../../src/lib/context.ts';
+import { createContext, isInteractive, type Streams, signalController } from '../../src/lib/context.ts';
 import { CancelledError } from '../../src/lib/errors.ts';
 
 function streams(inTty: boolean, errTty: boolean): Streams {
@@ -44,5 +44,28 @@ describe('signalController', () => {
     assert.deepEqual(proc.exits, [130]);
     dispose();
     assert.equal(proc.listenerCount('SIGINT') + proc.listenerCount('SIGTERM'), 0);
+  });
+});
+
+describe('createContext', () => {
+  test('logs JSON lines without a terminal and human lines on one', () => {
+    const signal = new AbortController().signal;
+    const plain = streams(false, false);
+    let text = '';
+    plain.err.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    const clock = { now: () => new Date('2026-01-01T00:00:00Z') };
+    createContext({ streams: plain, env: {}, cwd: '/', signal, clock }).log.info('hello');
+    assert.equal(text, '{"severity":"INFO","time":"2026-01-01T00:00:00.000Z","message":"hello"}\n');
+    const tty = streams(true, true);
+    let human = '';
+    tty.err.on('data', (c: Buffer) => {
+      human += c.toString();
+    });
+    const ctx = createContext({ streams: tty, env: {}, cwd: '/', signal, clock });
+    ctx.log.info('hello');
+    assert.equal(human, 'hello\n');
+    assert.equal(ctx.interactive, true);
   });
 });

@@ -22,8 +22,10 @@ export async function startApiServer(binary: string, dir: string, etcdUrl: strin
   const pki = join(dir, 'pki');
   mkdirSync(pki, { recursive: true, mode: 0o700 });
   const saKey = join(pki, 'service-account.key');
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  writeFileSync(saKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const saPub = join(pki, 'service-account.pub');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  writeFileSync(saKey, privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600 });
+  writeFileSync(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
   const token = randomBytes(24).toString('hex');
   // token,user,uid,"group1,group2"
   writeFileSync(join(pki, 'tokens.csv'), `${token},krun-test-admin,krun-test-admin,"system:masters"\n`, {
@@ -43,7 +45,7 @@ export async function startApiServer(binary: string, dir: string, etcdUrl: strin
       `--token-auth-file=${join(pki, 'tokens.csv')}`,
       `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
       `--service-account-signing-key-file=${saKey}`,
-      `--service-account-key-file=${saKey}`,
+      `--service-account-key-file=${saPub}`,
       // Pods are never scheduled here; the ServiceAccount admission plugin would wait for a default SA.
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',

@@ -10,7 +10,7 @@ export interface Etcd {
 
 /** A single-member etcd on loopback, without fsync: test data need not survive a power cut. */
 export async function startEtcd(binary: string, dir: string): Promise<Etcd> {
-  const [client, peer] = [await freePort(), await freePort()];
+  const [client, peer] = await Promise.all([freePort(), freePort()]);
   const url = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const proc = startProcess('etcd', binary, {

@@ -30,6 +30,7 @@ export async function startPilotAgent(plane: ControlPlaneInfo, options: AgentOpt
   writeFileSync(join(dir, 'var/run/secrets/tokens/istio-token'), options.token, { mode: 0o600 });
   writeFileSync(join(dir, 'var/run/secrets/istio/root-cert.pem'), options.rootCert);
   const certsDir = join(dir, 'certs');
+  mkdirSync(certsDir, { recursive: true, mode: 0o700 });
   const statusPort = await freePort();
   const env: Record<string, string | undefined> = {
     ...process.env,
