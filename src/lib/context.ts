@@ -1,6 +1,7 @@
 // What every service gets instead of reaching for process globals: streams, the environment, a clock, a logger,
 // and one abort signal for the whole invocation. Commands build it once; tests build their own.
 import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError } from './errors.ts';
 import { createLogger, type Level, type LogFormat, type Logger } from './log/logger.ts';
 
@@ -17,9 +18,14 @@ export type Env = Readonly<Record<string, string | undefined>>;
 
 export interface Clock {
   now(): Date;
+  /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms, signal) => sleep(Math.max(0, ms), undefined, signal ? { signal } : {}),
+};
 
 export interface KrunContext {
   readonly streams: Streams;
@@ -78,7 +84,7 @@ export function signalController(proc: Pick<NodeJS.Process, 'once' | 'removeList
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (controller.signal.aborted) proc.exit(130);
-    controller.abort(new CancelledError(`interrupted by ${signal}`));
+    controller.abort(new CancelledError(`interrupted by ${signal}`, signal));
     proc.once(signal, onSignal);
   };
   proc.once('SIGINT', onSignal);

@@ -49,8 +49,11 @@ export class TransportError extends KrunError {
 /** SIGINT/SIGTERM or a cancelled prompt: exit 130, nothing printed beyond one line. */
 export class CancelledError extends KrunError {
   override readonly exitCode: number = ExitCode.interrupted;
-  constructor(reason = 'interrupted') {
+  /** The signal that cancelled, so a supervisor can forward the same one. */
+  readonly signal: NodeJS.Signals | undefined;
+  constructor(reason = 'interrupted', signal?: NodeJS.Signals) {
     super(reason);
+    this.signal = signal;
   }
 }
 

@@ -83,9 +83,12 @@ describe('start-up cost', () => {
   const oclif = closure('@oclif/core');
 
   async function loadedPackages(args: string[]): Promise<Set<string>> {
-    const file = join(mkdtempSync(join(tmpdir(), 'krun-modules-')), 'loaded.txt');
+    const dir = mkdtempSync(join(tmpdir(), 'krun-modules-'));
+    const file = join(dir, 'loaded.txt');
     const preload = new URL('../support/record-modules.ts', import.meta.url).href;
-    const r = await krun(args, { nodeArgs: ['--import', preload], env: { KRUN_RECORD_MODULES: file } });
+    // HOME without a kubeconfig: `krun run` is standalone, as in a container with nothing configured.
+    const env = { KRUN_RECORD_MODULES: file, HOME: dir, MESH_BASE_DIR: dir, PORT_http: '-', KUBECONFIG: undefined };
+    const r = await krun(args, { nodeArgs: ['--import', preload], env });
     assert.equal(r.status, 0, r.stderr);
     const urls = readFileSync(file, 'utf8').trim().split('\n');
     assert.ok(
@@ -95,8 +98,8 @@ describe('start-up cost', () => {
     return new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
   }
 
-  test('--version and version load only oclif and its dependencies', async () => {
-    for (const args of [['--version'], ['version']]) {
+  test('--version, version and run -- true load only oclif and its dependencies', async () => {
+    for (const args of [['--version'], ['version'], ['run', '--', 'true']]) {
       const extra = [...(await loadedPackages(args))].filter((p) => !oclif.has(p));
       assert.deepEqual(extra, [], `krun ${args.join(' ')} loaded ${extra.join(', ')}`);
     }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { ExitCode } from '../../src/lib/errors.ts';
+import { SETTINGS } from '../../src/lib/run/settings.ts';
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 const readme = read('README.md');
@@ -27,6 +28,16 @@ describe('README', () => {
     assert.deepEqual(
       codes.sort((a, b) => a - b),
       Object.values(ExitCode).sort((a, b) => a - b),
+    );
+  });
+
+  test('the krun run settings table lists every setting with its variable, flag and mesh-env support', () => {
+    const rows = [
+      ...section('`krun run`: the container entrypoint').matchAll(/^\| `([^`]+)` \| `--([^`]+)`[^|]* \| (yes)? *\|/gm),
+    ];
+    assert.deepEqual(
+      rows.map((m) => [m[1], m[2], m[3] === 'yes']),
+      SETTINGS.map((s) => [s.env, s.flag, s.meshEnv === true]),
     );
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
-import { createContext, isInteractive, type Streams, signalController } from '../../src/lib/context.ts';
+import { createContext, isInteractive, type Streams, signalController, systemClock } from '../../src/lib/context.ts';
 import { CancelledError } from '../../src/lib/errors.ts';
 
 function streams(inTty: boolean, errTty: boolean): Streams {
@@ -55,7 +55,7 @@ describe('createContext', () => {
     plain.err.on('data', (c: Buffer) => {
       text += c.toString();
     });
-    const clock = { now: () => new Date('2026-01-01T00:00:00Z') };
+    const clock = { ...systemClock, now: () => new Date('2026-01-01T00:00:00Z') };
     createContext({ streams: plain, env: {}, cwd: '/', signal, clock }).log.info('hello');
     assert.equal(text, '{"severity":"INFO","time":"2026-01-01T00:00:00.000Z","message":"hello"}\n');
     const tty = streams(true, true);

@@ -2,6 +2,7 @@
 // logger, interactive), and prints results to stdout. Commands stay thin: flags -> one service call -> print.
 import { Command, type Interfaces } from '@oclif/core';
 import { createContext, type KrunContext, signalController } from '../context.ts';
+import { ExitStatusError } from '../errors.ts';
 import { formatObjects, type OutputFormat } from '../output/printer.ts';
 import { globalFlags } from './flags.ts';
 
@@ -37,6 +38,11 @@ export abstract class KrunCommand extends Command {
   /** Writes result text to stdout, resolving once it is flushed (stdout may be a pipe). */
   protected write(text: string): Promise<void> {
     return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Ends the command with `status` and no message (a supervised app's or remote command's own status). */
+  protected exitWith(status: number): never {
+    throw new ExitStatusError(status);
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {

@@ -18,7 +18,13 @@ export interface ApiServer {
  * issuing (TokenRequest) and verification (TokenReview), and a static system:masters token for the test.
  * The serving certificate is the apiserver's own self-signed one (written to --cert-dir), trusted by the tests.
  */
-export async function startApiServer(binary: string, dir: string, etcdUrl: string): Promise<ApiServer> {
+export async function startApiServer(
+  binary: string,
+  dir: string,
+  etcdUrl: string,
+  /** kubeconfig-format file of a TokenReview webhook (GKE-style Google token authentication); optional. */
+  tokenWebhookConfig?: string,
+): Promise<ApiServer> {
   const pki = join(dir, 'pki');
   mkdirSync(pki, { recursive: true, mode: 0o700 });
   const saKey = join(pki, 'service-account.key');
@@ -49,6 +55,12 @@ export async function startApiServer(binary: string, dir: string, etcdUrl: strin
       // Pods are never scheduled here; the ServiceAccount admission plugin would wait for a default SA.
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
+      ...(tokenWebhookConfig
+        ? [
+            `--authentication-token-webhook-config-file=${tokenWebhookConfig}`,
+            '--authentication-token-webhook-version=v1',
+          ]
+        : []),
       '--profiling=false',
       '--v=1',
     ],

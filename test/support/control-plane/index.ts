@@ -11,6 +11,7 @@ import { startApiServer } from './apiserver.ts';
 import { startEtcd } from './etcd.ts';
 import { applyIstioCrds, ISTIO_NAMESPACE, startIstiod } from './istio.ts';
 import type { ManagedProcess } from './process.ts';
+import { startTokenWebhook, type TokenWebhook } from './token-webhook.ts';
 
 /** What a test needs to reach the control plane; serialisable, so the global setup can hand it to test files. */
 export interface ControlPlaneInfo {
@@ -22,6 +23,8 @@ export interface ControlPlaneInfo {
   readonly istiod: { readonly grpcAddress: string; readonly secureGrpcAddress: string; readonly httpUrl: string };
   /** Seconds from start to ready, for the record. */
   readonly startupSeconds: number;
+  /** HMAC key of Google Cloud emulator access tokens the apiserver accepts (startGcpEmulator's accessTokenKey). */
+  readonly gcpAccessTokenKey: string;
 }
 
 export interface ControlPlane extends ControlPlaneInfo {
@@ -33,14 +36,17 @@ export async function startControlPlane(log: (line: string) => void = () => {}):
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'krun-control-plane-'));
   const processes: ManagedProcess[] = [];
+  let webhook: TokenWebhook | undefined;
   const stop = async (): Promise<void> => {
     for (const p of processes.reverse()) await p.stop();
+    await webhook?.close();
     if (!process.env.KRUN_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
   };
   try {
     const etcd = await startEtcd(fixtures.etcd, dir);
     processes.push(etcd.process);
-    const api = await startApiServer(fixtures.kubeApiserver, dir, etcd.url);
+    webhook = await startTokenWebhook(dir);
+    const api = await startApiServer(fixtures.kubeApiserver, dir, etcd.url, webhook.configFile);
     processes.push(api.process);
     const kube = new TestKube(api.access);
     const kubeconfig = writeKubeconfig(join(dir, 'admin.kubeconfig'), api.access);
@@ -57,6 +63,7 @@ export async function startControlPlane(log: (line: string) => void = () => {}):
       kubeconfig,
       istiod: { grpcAddress: istiod.grpcAddress, secureGrpcAddress: istiod.secureGrpcAddress, httpUrl: istiod.httpUrl },
       startupSeconds,
+      gcpAccessTokenKey: webhook.key,
       stop,
     };
   } catch (err) {

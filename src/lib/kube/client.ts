@@ -1,0 +1,150 @@
+// A small Kubernetes REST client for the launcher's handful of calls (ConfigMaps, Secrets, TokenRequest). It loads
+// nothing beyond node:https, so `krun run` starts fast, and turns API failures into errors that say what to fix.
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import { KrunError, PermissionError } from '../errors.ts';
+import type { KubeConnection } from './kubeconfig.ts';
+
+export interface KubeStatus {
+  readonly reason?: string;
+  readonly message?: string;
+  readonly details?: { kind?: string; name?: string };
+}
+
+/** The API server answered with a non-2xx status. */
+export class KubeApiError extends KrunError {
+  readonly status: number;
+  readonly reason: string | undefined;
+  constructor(message: string, status: number, reason: string | undefined, hints: readonly string[]) {
+    super(message, { hints });
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** The API server could not be reached at all. */
+export class KubeUnreachableError extends KrunError {}
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+}
+
+const VERB: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+
+/** "/api/v1/namespaces/ns/serviceaccounts/sa/token" -> "create serviceaccounts/token in namespace ns". */
+export function describeAccess(method: string, path: string): string {
+  const m = /\/namespaces\/([^/]+)\/([^/?]+)(?:\/[^/?]+(?:\/([^/?]+))?)?/.exec(path);
+  const verb = VERB[method] ?? method.toLowerCase();
+  if (!m) return `${verb} ${path}`;
+  const resource = m[3] ? `${m[2]}/${m[3]}` : m[2];
+  return `${verb} ${resource} in namespace ${m[1]}`;
+}
+
+export class KubeClient {
+  readonly connection: KubeConnection;
+  private readonly agent: Agent;
+
+  constructor(connection: KubeConnection) {
+    this.connection = connection;
+    this.agent = new Agent({
+      keepAlive: true,
+      ...(connection.ca ? { ca: connection.ca } : {}),
+      ...(connection.clientCert ? { cert: connection.clientCert, key: connection.clientKey } : {}),
+      rejectUnauthorized: !connection.insecureSkipTlsVerify,
+    });
+  }
+
+  private async bearer(): Promise<string | undefined> {
+    if (this.connection.tokenFile) return (await readFile(this.connection.tokenFile, 'utf8')).trim();
+    return this.connection.token;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+    const token = await this.bearer();
+    const url = new URL(path, this.connection.server);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          agent: this.agent,
+          timeout: options.timeoutMs ?? 30_000,
+          ...(options.signal ? { signal: options.signal } : {}),
+          headers: {
+            accept: 'application/json',
+            'user-agent': 'krun',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            let parsed: unknown;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = { message: text.slice(0, 200) };
+            }
+            if (status >= 200 && status < 300) resolve(parsed as T);
+            else reject(this.apiError(method, path, status, parsed as KubeStatus | undefined));
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 30_000} ms`)));
+      req.on('error', (err) => reject(options.signal?.aborted ? options.signal.reason : this.unreachable(err)));
+      req.end(payload);
+    });
+  }
+
+  get<T>(path: string, options?: RequestOptions): Promise<T> {
+    return this.request<T>('GET', path, undefined, options);
+  }
+
+  post<T>(path: string, body: unknown, options?: RequestOptions): Promise<T> {
+    return this.request<T>('POST', path, body, options);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private unreachable(err: Error): KrunError {
+    return new KubeUnreachableError(`can't reach the Kubernetes API server ${this.connection.server}: ${err.message}`, {
+      cause: err,
+      hints: [
+        `check the server address in ${this.connection.source}`,
+        'check that this machine can reach it (firewall, VPC connector, authorized networks)',
+      ],
+    });
+  }
+
+  private apiError(method: string, path: string, status: number, body: KubeStatus | undefined): KrunError {
+    const what = describeAccess(method, path);
+    const detail = body?.message ?? `HTTP ${status}`;
+    if (status === 401) {
+      return new KubeApiError(`the API server rejected krun's credentials (${what}): ${detail}`, status, body?.reason, [
+        `check the user credentials in ${this.connection.source}`,
+      ]);
+    }
+    if (status === 403) {
+      const err = new PermissionError(`forbidden: krun may not ${what}: ${detail}`, {
+        hints: [`grant "${what}" to krun's identity with a Role and RoleBinding (krun setup-namespace does this)`],
+      });
+      return Object.assign(err, { status, reason: body?.reason });
+    }
+    return new KubeApiError(`${what} failed: ${detail}`, status, body?.reason, []);
+  }
+}
+
+/** The status of an error from KubeClient, if it was an API answer. */
+export function apiStatus(err: unknown): number | undefined {
+  const status = (err as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' ? status : undefined;
+}

@@ -1,0 +1,215 @@
+// Resolves `krun run`'s configuration with one precedence order: flag > env > mesh-env ConfigMap > derived
+// default. Every value remembers where it came from, for --print-config and for error messages. Pure: the
+// caller passes in everything (flags, env, mesh-env, what the kubeconfig says), so tests need no process state.
+import { isAbsolute, resolve } from 'node:path';
+import { UsageError } from '../errors.ts';
+import { type Mount, parseMounts } from './mounts.ts';
+import { PORT_PREFIX, SETTINGS, type SettingKey, type SettingSpec } from './settings.ts';
+
+export interface Value<T> {
+  readonly value: T;
+  /** "flag --namespace", "env WORKLOAD_NAMESPACE", "mesh-env PROJECT_ID", "kubeconfig context", "default", … */
+  readonly source: string;
+}
+
+export interface RunConfig {
+  readonly namespace: Value<string>;
+  readonly name: Value<string>;
+  readonly serviceAccount: Value<string>;
+  readonly podName: Value<string>;
+  readonly projectId: Value<string | undefined>;
+  readonly projectNumber: Value<string | undefined>;
+  readonly clusterName: Value<string | undefined>;
+  readonly clusterLocation: Value<string | undefined>;
+  readonly trustDomain: Value<string>;
+  readonly kubeconfig: Value<string | undefined>;
+  readonly context: Value<string | undefined>;
+  readonly baseDir: Value<string>;
+  /** host:port of the app, or undefined when the readiness wait is disabled. */
+  readonly appAddress: Value<string | undefined>;
+  readonly startupProbeHttp: Value<string | undefined>;
+  readonly startupProbeTcp: Value<string | undefined>;
+  readonly startupTimeoutSeconds: Value<number>;
+  readonly uid: Value<number | undefined>;
+  readonly mounts: Value<readonly Mount[]>;
+  readonly istioTokenAudience: Value<string>;
+  readonly tokenExpirationSeconds: Value<number>;
+  readonly terminationGraceSeconds: Value<number>;
+  readonly resyncIntervalSeconds: Value<number>;
+  /** PORT_<name> targets as host:port: what /_hbone/<name> may reach. */
+  readonly ports: Readonly<Record<string, Value<string>>>;
+}
+
+export interface ConfigInput {
+  readonly flags: Readonly<Partial<Record<SettingKey, string>>>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly meshEnv: Readonly<Record<string, string>>;
+  /** The namespace of the kubeconfig context, if any. */
+  readonly contextNamespace?: string | undefined;
+  readonly hostname: string;
+  readonly isRoot: boolean;
+  readonly cwd: string;
+}
+
+type Raw = Value<string> | undefined;
+
+function lookup(spec: SettingSpec, input: ConfigInput): Raw {
+  const flag = input.flags[spec.key];
+  if (flag !== undefined && flag !== '') return { value: flag, source: `flag --${spec.flag}` };
+  const env = input.env[spec.env];
+  if (env !== undefined && env !== '') return { value: env, source: `env ${spec.env}` };
+  const mesh = spec.meshEnv ? input.meshEnv[spec.env] : undefined;
+  if (mesh !== undefined && mesh !== '') return { value: mesh, source: `mesh-env ${spec.env}` };
+  return undefined;
+}
+
+function specOf(key: SettingKey): SettingSpec {
+  const spec = SETTINGS.find((s) => s.key === key);
+  if (!spec) throw new Error(`no setting ${key}`);
+  return spec;
+}
+
+function bad(raw: Value<string>, what: string, hint: string): UsageError {
+  return new UsageError(`${raw.source} is "${raw.value}": ${what}`, { hints: [hint] });
+}
+
+/** A port number alone means the app's loopback; otherwise host:port. Fixes the original's bare-port dial bug. */
+export function parseAddress(raw: Value<string>): string {
+  const value = raw.value.trim();
+  const port = (p: string) => /^\d+$/.test(p) && Number(p) > 0 && Number(p) < 65536;
+  if (port(value)) return `127.0.0.1:${value}`;
+  const m = /^(\[[^\]]+\]|[^:[\]]+):(\d+)$/.exec(value);
+  if (m?.[1] && m[2] && port(m[2])) return value;
+  throw bad(
+    raw,
+    'not a port or host:port',
+    `${raw.source.split(' ')[1]}=8080 or ${raw.source.split(' ')[1]}=127.0.0.1:8080`,
+  );
+}
+
+function seconds(raw: Raw, fallback: number, min: number): Value<number> {
+  if (!raw) return { value: fallback, source: 'default' };
+  const n = Number(raw.value);
+  if (!Number.isFinite(n) || n < min)
+    throw bad(raw, `not a number of seconds ≥ ${min}`, `${raw.source.split(' ')[1]}=${fallback}`);
+  return { value: n, source: raw.source };
+}
+
+function optional(raw: Raw): Value<string | undefined> {
+  return raw ?? { value: undefined, source: 'unset' };
+}
+
+/** Cloud Run's K_SERVICE, or its `version--name` form (the original set only the version label: a bug). */
+function nameFromService(kService: string): string {
+  const i = kService.lastIndexOf('--');
+  return i >= 0 ? kService.slice(i + 2) : kService;
+}
+
+export function resolveConfig(input: ConfigInput): RunConfig {
+  const get = (key: SettingKey) => lookup(specOf(key), input);
+
+  const namespace: Value<string> = get('namespace') ??
+    (input.contextNamespace ? { value: input.contextNamespace, source: 'kubeconfig context' } : undefined) ?? {
+      value: 'default',
+      source: 'default',
+    };
+  const kService = input.env.K_SERVICE;
+  const name: Value<string> = get('name') ??
+    (kService ? { value: nameFromService(kService), source: 'derived from K_SERVICE' } : undefined) ?? {
+      value: namespace.value,
+      source: 'derived from the namespace',
+    };
+  const kRevision = input.env.K_REVISION;
+  const podName: Value<string> = kRevision
+    ? { value: kRevision, source: 'derived from K_REVISION' }
+    : { value: input.hostname.split('.')[0] || name.value, source: 'derived from the hostname' };
+
+  const projectId = optional(get('projectId'));
+  const trustDomain: Value<string> = get('trustDomain') ??
+    (projectId.value ? { value: `${projectId.value}.svc.id.goog`, source: 'derived from PROJECT_ID' } : undefined) ?? {
+      value: 'cluster.local',
+      source: 'default',
+    };
+  // OSS istiod authenticates agents with audience istio-ca; Google's managed control planes with the trust domain.
+  const istioTokenAudience: Value<string> =
+    get('istioTokenAudience') ??
+    (input.env.OSS_ISTIO || trustDomain.value === 'cluster.local'
+      ? { value: 'istio-ca', source: 'default (OSS Istio)' }
+      : { value: trustDomain.value, source: 'derived from the trust domain' });
+
+  const baseRaw = get('baseDir');
+  const baseDir: Value<string> = baseRaw
+    ? { value: isAbsolute(baseRaw.value) ? baseRaw.value : resolve(input.cwd, baseRaw.value), source: baseRaw.source }
+    : {
+        value: input.isRoot ? '/' : input.cwd,
+        source: input.isRoot ? 'default (root)' : 'default (working directory)',
+      };
+
+  const appRaw = get('appPort');
+  const appAddress: Value<string | undefined> =
+    appRaw?.value === '-'
+      ? { value: undefined, source: appRaw.source }
+      : appRaw
+        ? { value: parseAddress(appRaw), source: appRaw.source }
+        : { value: '127.0.0.1:8080', source: 'default' };
+
+  const uidRaw = get('uid');
+  if (uidRaw && !/^\d+$/.test(uidRaw.value)) throw bad(uidRaw, 'not a numeric UID', 'K8S_UID=1000');
+  const mountsRaw = get('mounts');
+
+  return {
+    namespace,
+    name,
+    serviceAccount: get('serviceAccount') ?? { value: 'default', source: 'default' },
+    podName,
+    projectId,
+    projectNumber: optional(get('projectNumber')),
+    clusterName: optional(get('clusterName')),
+    clusterLocation: optional(get('clusterLocation')),
+    trustDomain,
+    kubeconfig: optional(get('kubeconfig')),
+    context: optional(get('context')),
+    baseDir,
+    appAddress,
+    startupProbeHttp: optional(get('startupProbeHttp')),
+    startupProbeTcp: optional(get('startupProbeTcp')),
+    startupTimeoutSeconds: seconds(get('startupTimeout'), 60, 0),
+    uid: uidRaw ? { value: Number(uidRaw.value), source: uidRaw.source } : { value: undefined, source: 'unset' },
+    mounts: mountsRaw
+      ? { value: parseMounts(mountsRaw.value, mountsRaw.source), source: mountsRaw.source }
+      : { value: [], source: 'unset' },
+    istioTokenAudience,
+    tokenExpirationSeconds: seconds(get('tokenExpiration'), 3600, 600),
+    terminationGraceSeconds: seconds(get('terminationGrace'), 10, 0),
+    resyncIntervalSeconds: seconds(get('resyncInterval'), 60, 0.05),
+    ports: resolvePorts(input),
+  };
+}
+
+/** PORT_<name> from mesh-env, then from the environment, which wins (the original lost env ports: a bug). */
+function resolvePorts(input: ConfigInput): Record<string, Value<string>> {
+  const ports: Record<string, Value<string>> = {};
+  const add = (entries: [string, string | undefined][], origin: string) => {
+    for (const [key, value] of entries) {
+      if (!key.startsWith(PORT_PREFIX) || key === 'PORT_http' || !value) continue;
+      const name = key.slice(PORT_PREFIX.length);
+      ports[name] = { value: parseAddress({ value, source: `${origin} ${key}` }), source: `${origin} ${key}` };
+    }
+  };
+  add(Object.entries(input.meshEnv), 'mesh-env');
+  add(Object.entries(input.env), 'env');
+  return ports;
+}
+
+/** The configuration as plain data, for --print-config: each setting's value and source. */
+export function describeConfig(config: RunConfig): Record<string, { value: unknown; source: string }> {
+  const out: Record<string, { value: unknown; source: string }> = {};
+  for (const [key, v] of Object.entries(config)) {
+    if (key === 'ports') {
+      for (const [name, p] of Object.entries(v as RunConfig['ports'])) out[`ports.${name}`] = p;
+    } else {
+      out[key] = v as Value<unknown>;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,182 @@
+// `krun run`: make the process environment look like the Pod kubelet would have created, start the app, and
+// supervise it. The order matters and is the contract: configuration, cluster, Pod files (tokens, mounts), app,
+// readiness, then krun's own listeners; refresh loops run in the background until the app exits.
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { KrunContext } from '../context.ts';
+import type { Owner } from '../fs/atomic-file.ts';
+import { KubeClient } from '../kube/client.ts';
+import type { KubeConnection } from '../kube/kubeconfig.ts';
+import { type RunningApp, startApp } from './app.ts';
+import { findCluster } from './cluster.ts';
+import { type ConfigInput, type RunConfig, resolveConfig } from './config.ts';
+import { loadMeshEnv } from './mesh-env.ts';
+import { syncMount } from './mounts.ts';
+import { httpProbe, type Probe, tcpProbe, waitReady } from './readiness.ts';
+import { keepFresh } from './refresh.ts';
+import type { SettingKey } from './settings.ts';
+import { SERVICE_ACCOUNT_DIR, writeTokenFiles } from './tokens.ts';
+
+export interface LaunchOptions {
+  readonly flags: Readonly<Partial<Record<SettingKey, string>>>;
+  /** The app command line; empty runs krun alone (a sidecar-only instance) until it is signalled. */
+  readonly command: readonly string[];
+  readonly isRoot: boolean;
+}
+
+export interface Resolved {
+  readonly config: RunConfig;
+  readonly connection: KubeConnection | undefined;
+  readonly client: KubeClient | undefined;
+}
+
+/** Resolves the configuration, connecting to the cluster (read-only) to load mesh-env when one is configured. */
+export async function resolve(options: LaunchOptions, ctx: KrunContext): Promise<Resolved> {
+  const input: ConfigInput = {
+    flags: options.flags,
+    env: ctx.env,
+    meshEnv: {},
+    hostname: ctx.env.HOSTNAME ?? hostname(),
+    isRoot: options.isRoot,
+    cwd: ctx.cwd,
+  };
+  const first = resolveConfig(input);
+  const connection = await findCluster(first, ctx.env);
+  if (!connection) return { config: first, connection, client: undefined };
+  const client = new KubeClient(connection);
+  const meshEnv = await loadMeshEnv(client, ctx.log, ctx.signal);
+  const config = resolveConfig({ ...input, meshEnv, contextNamespace: connection.namespace });
+  return { config, connection, client };
+}
+
+function readinessProbe(config: RunConfig): Probe | undefined {
+  if (config.startupProbeHttp.value) return httpProbe(config.startupProbeHttp.value);
+  if (config.startupProbeTcp.value) return tcpProbe(config.startupProbeTcp.value);
+  return config.appAddress.value ? tcpProbe(config.appAddress.value) : undefined;
+}
+
+/** The environment the app starts with: krun's own, plus what a Pod's containers get. */
+export function appEnvironment(
+  config: RunConfig,
+  env: Readonly<Record<string, string | undefined>>,
+  withCluster: boolean,
+) {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  const port = config.appAddress.value?.split(':').at(-1);
+  // Cloud Run's PORT is krun's (HBONE); the app listens on its own port.
+  if (port) out.PORT = port;
+  else delete out.PORT;
+  out.POD_NAME = config.podName.value;
+  out.POD_NAMESPACE = config.namespace.value;
+  out.SERVICE_ACCOUNT = config.serviceAccount.value;
+  out.KRUN_BASE_DIR = config.baseDir.value;
+  if (withCluster) out.KRUN_SERVICE_ACCOUNT_DIR = join(config.baseDir.value, SERVICE_ACCOUNT_DIR);
+  return out;
+}
+
+/** Writes the Pod files once; returns when each should next be refreshed. Errors here stop krun before the app. */
+async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owner | undefined) {
+  const { config, client, connection } = resolved;
+  if (!client || !connection) return undefined;
+  const target = {
+    namespace: config.namespace.value,
+    serviceAccount: config.serviceAccount.value,
+    expirationSeconds: config.tokenExpirationSeconds.value,
+  };
+  const tokens = () =>
+    writeTokenFiles(client, {
+      baseDir: config.baseDir.value,
+      target,
+      istioAudience: config.istioTokenAudience.value,
+      ca: connection.ca,
+      owner,
+      now: ctx.clock.now().getTime(),
+      signal: ctx.signal,
+    });
+  const mounts = async () => {
+    for (const mount of config.mounts.value) {
+      if (await syncMount(client, target.namespace, mount, config.baseDir.value, owner, ctx.signal)) {
+        ctx.log.info(`mounted ${mount.kind} ${mount.name}`, { path: mount.path });
+      }
+    }
+    return ctx.clock.now().getTime() + config.resyncIntervalSeconds.value * 1000;
+  };
+  const tokensAt = await tokens();
+  ctx.log.info('wrote ServiceAccount tokens', { serviceAccount: `${target.namespace}/${target.serviceAccount}` });
+  const mountsAt = await mounts();
+  return { tokens, tokensAt, mounts, mountsAt };
+}
+
+/** Runs the launcher to completion; returns krun's exit status (the app's, when there is one). */
+export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<number> {
+  const resolved = await resolve(options, ctx);
+  const { config, connection } = resolved;
+  const log = ctx.log;
+  if (connection) {
+    log.info('connected to the cluster', {
+      server: connection.server,
+      via: connection.source,
+      namespace: config.namespace.value,
+    });
+  } else {
+    log.info(
+      'no cluster configured: running standalone (no tokens or mounts; set KUBECONFIG or run on Google Cloud to join a mesh)',
+    );
+  }
+  const uid = config.uid.value;
+  const owner = uid !== undefined && options.isRoot ? { uid, gid: uid } : undefined;
+  const background = new AbortController();
+  const stopBackground = () => background.abort();
+  ctx.signal.addEventListener('abort', stopBackground, { once: true });
+  const loops: Promise<void>[] = [];
+  let app: RunningApp | undefined;
+  try {
+    const files = await preparePodFiles(resolved, ctx, owner);
+    if (files) {
+      const common = { clock: ctx.clock, log, signal: background.signal };
+      loops.push(keepFresh(files.tokens, files.tokensAt, { ...common, what: 'token refresh' }));
+      if (config.mounts.value.length > 0) {
+        loops.push(keepFresh(files.mounts, files.mountsAt, { ...common, what: 'mount re-sync' }));
+      }
+    }
+    const [command, ...args] = options.command;
+    if (!command) {
+      log.info('no app command given; running until signalled');
+      await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
+      return 0;
+    }
+    app = await startApp({
+      command,
+      args,
+      env: appEnvironment(config, ctx.env, connection !== undefined),
+      cwd: ctx.cwd,
+      uid: owner?.uid,
+      graceMs: config.terminationGraceSeconds.value * 1000,
+      signal: ctx.signal,
+      log,
+    });
+    const probe = readinessProbe(config);
+    if (probe) {
+      const state = await waitReady(probe, {
+        timeoutMs: config.startupTimeoutSeconds.value * 1000,
+        clock: ctx.clock,
+        signal: ctx.signal,
+        appExited: app.exited,
+      });
+      if (state === 'ready') log.info('app ready', { probe: probe.description });
+    }
+    return await app.exited;
+  } catch (err) {
+    // A signal during start-up was forwarded to the app: its status is krun's. Any other failure after the app
+    // started must not leave it running.
+    if (app && ctx.signal.aborted) return await app.stop();
+    if (app) await app.stop();
+    throw err;
+  } finally {
+    background.abort();
+    ctx.signal.removeEventListener('abort', stopBackground);
+    await Promise.all(loops);
+    resolved.client?.close();
+  }
+}

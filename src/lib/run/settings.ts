@@ -1,0 +1,149 @@
+// Every setting of `krun run`: its environment variable (the container way), its flag, and whether the
+// istio-system/mesh-env ConfigMap may supply it. One table drives parsing, --print-config and the README.
+
+export type SettingKey =
+  | 'namespace'
+  | 'name'
+  | 'serviceAccount'
+  | 'projectId'
+  | 'projectNumber'
+  | 'clusterName'
+  | 'clusterLocation'
+  | 'trustDomain'
+  | 'kubeconfig'
+  | 'context'
+  | 'baseDir'
+  | 'appPort'
+  | 'startupProbeHttp'
+  | 'startupProbeTcp'
+  | 'startupTimeout'
+  | 'uid'
+  | 'mounts'
+  | 'istioTokenAudience'
+  | 'tokenExpiration'
+  | 'terminationGrace'
+  | 'resyncInterval';
+
+export interface SettingSpec {
+  readonly key: SettingKey;
+  readonly env: string;
+  /** The long flag of `krun run` (without --). */
+  readonly flag: string;
+  readonly summary: string;
+  /** istio-system/mesh-env may supply it (under the same name as the env var). */
+  readonly meshEnv?: boolean;
+}
+
+export const SETTINGS: readonly SettingSpec[] = [
+  { key: 'namespace', env: 'WORKLOAD_NAMESPACE', flag: 'namespace', summary: 'Kubernetes namespace of the workload' },
+  { key: 'name', env: 'WORKLOAD_NAME', flag: 'name', summary: 'Workload name (app label, canonical service)' },
+  {
+    key: 'serviceAccount',
+    env: 'WORKLOAD_SERVICE_ACCOUNT',
+    flag: 'service-account',
+    summary: 'Kubernetes ServiceAccount whose tokens the workload gets',
+  },
+  {
+    key: 'projectId',
+    env: 'PROJECT_ID',
+    flag: 'project',
+    summary: 'Google Cloud project of the cluster',
+    meshEnv: true,
+  },
+  {
+    key: 'projectNumber',
+    env: 'PROJECT_NUMBER',
+    flag: 'project-number',
+    summary: 'Numeric id of that project',
+    meshEnv: true,
+  },
+  { key: 'clusterName', env: 'CLUSTER_NAME', flag: 'cluster', summary: 'Cluster name', meshEnv: true },
+  {
+    key: 'clusterLocation',
+    env: 'CLUSTER_LOCATION',
+    flag: 'cluster-location',
+    summary: 'Cluster region or zone',
+    meshEnv: true,
+  },
+  {
+    key: 'trustDomain',
+    env: 'TRUST_DOMAIN',
+    flag: 'trust-domain',
+    summary: 'Mesh trust domain (SPIFFE)',
+    meshEnv: true,
+  },
+  { key: 'kubeconfig', env: 'KUBECONFIG', flag: 'kubeconfig', summary: 'Kubeconfig file(s), colon-separated' },
+  { key: 'context', env: 'KRUN_CONTEXT', flag: 'context', summary: 'Kubeconfig context to use' },
+  {
+    key: 'baseDir',
+    env: 'MESH_BASE_DIR',
+    flag: 'base-dir',
+    summary: 'Root of the Pod file tree (/ as root, the working directory otherwise)',
+  },
+  {
+    key: 'appPort',
+    env: 'PORT_http',
+    flag: 'app-port',
+    summary: "The app's port (or host:port); - skips the readiness wait",
+    meshEnv: true,
+  },
+  {
+    key: 'startupProbeHttp',
+    env: 'startupProbe.http',
+    flag: 'startup-probe-http',
+    summary: 'URL that answers 200 once the app is ready',
+    meshEnv: true,
+  },
+  {
+    key: 'startupProbeTcp',
+    env: 'startupProbe.tcp',
+    flag: 'startup-probe-tcp',
+    summary: 'host:port that accepts connections once the app is ready',
+    meshEnv: true,
+  },
+  {
+    key: 'startupTimeout',
+    env: 'KRUN_STARTUP_TIMEOUT',
+    flag: 'startup-timeout',
+    summary: 'Seconds to wait for the app to become ready',
+    meshEnv: true,
+  },
+  { key: 'uid', env: 'K8S_UID', flag: 'uid', summary: 'Run the app as this UID (when krun runs as root)' },
+  {
+    key: 'mounts',
+    env: 'KRUN_MOUNTS',
+    flag: 'mount',
+    summary: 'Secrets and ConfigMaps to mount: secret:NAME:/path[:key],configmap:NAME:/path[:key]',
+  },
+  {
+    key: 'istioTokenAudience',
+    env: 'KRUN_ISTIO_TOKEN_AUDIENCE',
+    flag: 'istio-token-audience',
+    summary: 'Audience of var/run/secrets/tokens/istio-token',
+    meshEnv: true,
+  },
+  {
+    key: 'tokenExpiration',
+    env: 'KRUN_TOKEN_EXPIRATION',
+    flag: 'token-expiration',
+    summary: 'Requested token lifetime in seconds (at least 600)',
+  },
+  {
+    key: 'terminationGrace',
+    env: 'KRUN_TERMINATION_GRACE',
+    flag: 'termination-grace',
+    summary: 'Seconds between SIGTERM and SIGKILL for the app',
+  },
+  {
+    key: 'resyncInterval',
+    env: 'KRUN_RESYNC_INTERVAL',
+    flag: 'resync-interval',
+    summary: 'Seconds between re-reads of mounted Secrets and ConfigMaps',
+  },
+];
+
+export const MESH_ENV_NAMESPACE = 'istio-system';
+export const MESH_ENV_NAME = 'mesh-env';
+
+/** Prefix of the named-port variables: PORT_<name>=[host:]port makes /_hbone/<name> reach that target. */
+export const PORT_PREFIX = 'PORT_';
