@@ -2,7 +2,7 @@
 // the app's environment, signal forwarding, readiness and the bad-input errors that stop krun before the app.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -15,6 +15,7 @@ import { writeKubeconfig } from '../support/kubeconfig.ts';
 const plane = await controlPlane();
 const kube = new TestKube(plane.access);
 const work = await mkdtemp(join(tmpdir(), 'krun-run-'));
+await chmod(work, 0o755); // the K8S_UID test's app user must reach its files
 after(() => rm(work, { recursive: true, force: true }));
 
 let n = 0;
@@ -128,6 +129,22 @@ describe('krun run, with a cluster', () => {
     assert.equal((await kube.reviewToken(token, [])).user?.username, `system:serviceaccount:${ns}:app`);
     assert.equal(await readFile(join(dir, 'seen-conf'), 'utf8'), 'x=1');
     assert.doesNotMatch(r.stderr, /eyJ/, 'tokens never appear in logs');
+  });
+
+  test('K8S_UID runs the app as that user, owning its token files', async () => {
+    assert.equal(process.getuid?.(), 0, 'this test needs root, as krun needs it to switch users');
+    const { kubeconfig } = await workload();
+    const { dir, env } = await sandbox({ KUBECONFIG: kubeconfig, WORKLOAD_SERVICE_ACCOUNT: 'app', K8S_UID: '65534' });
+    const r = await krun(
+      ['run', '--', 'sh', '-c', 'id -u; cat "$KRUN_SERVICE_ACCOUNT_DIR/token" >/dev/null && echo readable'],
+      {
+        cleanEnv: env,
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '65534\nreadable\n');
+    const token = join(dir, 'var/run/secrets/kubernetes.io/serviceaccount/token');
+    assert.deepEqual([(await stat(token)).uid, (await stat(token)).mode & 0o777], [65534, 0o600]);
   });
 
   test('mounted objects are re-synced while the app runs', async () => {

@@ -1,12 +1,12 @@
 // krun run's Pod files against the real kube-apiserver: tokens where a Pod has them (accepted by TokenReview for the
 // right audience), Secret/ConfigMap mounts in kubelet's layout and their updates, refresh and recovery.
 import assert from 'node:assert/strict';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { KubeClient } from '../../src/lib/kube/client.ts';
-import { loadKubeconfig } from '../../src/lib/kube/kubeconfig.ts';
+import { inClusterConnection, loadKubeconfig } from '../../src/lib/kube/kubeconfig.ts';
 import { syncMount } from '../../src/lib/run/mounts.ts';
 import { keepFresh } from '../../src/lib/run/refresh.ts';
 import { ISTIO_TOKEN_DIR, SERVICE_ACCOUNT_DIR, writeTokenFiles } from '../../src/lib/run/tokens.ts';
@@ -185,6 +185,31 @@ describe('Secret and ConfigMap mounts', () => {
     await assert.rejects(
       syncMount(client, namespace, { kind: 'secret', name: 'absent', path: '/y' }, dir),
       new RegExp(`secret absent not found in namespace ${namespace} \\(mounted at /y\\)`),
+    );
+  });
+});
+
+describe('in-cluster credentials', () => {
+  test('reach the API server, and a rotated token file is read again on the next request', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'krun-incluster-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'token'), plane.access.token);
+    await writeFile(join(dir, 'ca.crt'), plane.access.ca);
+    await writeFile(join(dir, 'namespace'), 'kube-system');
+    const { hostname, port } = new URL(plane.access.server);
+    const connection = await inClusterConnection(
+      { KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port },
+      dir,
+    );
+    assert.ok(connection);
+    const client = new KubeClient(connection);
+    t.after(() => client.close());
+    const ns = await client.get<{ metadata: { name: string } }>(`/api/v1/namespaces/${connection.namespace}`);
+    assert.equal(ns.metadata.name, 'kube-system');
+    await writeFile(join(dir, 'token'), 'rotated-but-wrong');
+    await assert.rejects(
+      client.get('/api/v1/namespaces/default'),
+      /the API server rejected krun's credentials \(get \/api\/v1\/namespaces\/default\)/,
     );
   });
 });

@@ -7,7 +7,19 @@
 //
 // An update writes a new version directory and swaps `..data` with one rename, so a reader sees either the old
 // set of files or the new one, never a mix.
-import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  stat,
+  symlink,
+  unlink,
+} from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { type Owner, writeFileAtomic } from './atomic-file.ts';
@@ -70,6 +82,8 @@ export async function writeProjected(
   const old = await currentVersion(dir);
   if (old && (await unchanged(dir, old, files))) return false;
   const version = await mkdtemp(join(dir, versionName(options.now ?? new Date())));
+  // mkdtemp makes it 0700; like kubelet's, it must be traversable by the app's user (file modes do the guarding).
+  await chmod(version, 0o755);
   for (const [key, file] of files) await writeFileAtomic(join(version, key), file.data, file.mode, options.owner);
   const tmpLink = join(dir, `${DATA_LINK}_tmp`);
   await rm(tmpLink, { force: true });

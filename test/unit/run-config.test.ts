@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { UsageError } from '../../src/lib/errors.ts';
+import { type ConfigInput, resolveConfig } from '../../src/lib/run/config.ts';
+import { parseMounts } from '../../src/lib/run/mounts.ts';
+
+const base: ConfigInput = { flags: {}, env: {}, meshEnv: {}, hostname: 'host-1.example', isRoot: false, cwd: '/work' };
+const resolve = (over: Partial<ConfigInput>) => resolveConfig({ ...base, ...over });
+
+describe('resolveConfig precedence: flag > env > mesh-env > derived default', () => {
+  test('each level wins over the next, and says so', () => {
+    const meshEnv = { PROJECT_ID: 'from-mesh' };
+    assert.deepEqual(resolve({ meshEnv }).projectId, { value: 'from-mesh', source: 'mesh-env PROJECT_ID' });
+    assert.deepEqual(resolve({ meshEnv, env: { PROJECT_ID: 'from-env' } }).projectId, {
+      value: 'from-env',
+      source: 'env PROJECT_ID',
+    });
+    assert.deepEqual(resolve({ meshEnv, env: { PROJECT_ID: 'e' }, flags: { projectId: 'f' } }).projectId, {
+      value: 'f',
+      source: 'flag --project',
+    });
+  });
+
+  test('mesh-env cannot supply settings that belong to the workload', () => {
+    const config = resolve({ meshEnv: { WORKLOAD_NAMESPACE: 'x', KUBECONFIG: '/x' } });
+    assert.equal(config.namespace.value, 'default');
+    assert.equal(config.kubeconfig.value, undefined);
+  });
+
+  test('namespace: the kubeconfig context, then default; name: K_SERVICE, then the namespace', () => {
+    assert.deepEqual(resolve({ contextNamespace: 'team' }).namespace, { value: 'team', source: 'kubeconfig context' });
+    assert.deepEqual(resolve({}).name, { value: 'default', source: 'derived from the namespace' });
+    assert.deepEqual(resolve({ env: { K_SERVICE: 'fortio' } }).name, {
+      value: 'fortio',
+      source: 'derived from K_SERVICE',
+    });
+    // The version--name form names the workload by its second part (the original dropped it)
+    assert.equal(resolve({ env: { K_SERVICE: 'v2--fortio' } }).name.value, 'fortio');
+  });
+
+  test('pod name from K_REVISION, else the short hostname', () => {
+    assert.equal(resolve({}).podName.value, 'host-1');
+    assert.equal(resolve({ env: { K_REVISION: 'fortio-00042-abc' } }).podName.value, 'fortio-00042-abc');
+  });
+
+  test('trust domain and istio-token audience follow the project, or OSS Istio', () => {
+    const oss = resolve({});
+    assert.equal(oss.trustDomain.value, 'cluster.local');
+    assert.equal(oss.istioTokenAudience.value, 'istio-ca');
+    const gcp = resolve({ env: { PROJECT_ID: 'p1' } });
+    assert.equal(gcp.trustDomain.value, 'p1.svc.id.goog');
+    assert.equal(gcp.istioTokenAudience.value, 'p1.svc.id.goog');
+    assert.equal(resolve({ env: { PROJECT_ID: 'p1', OSS_ISTIO: '1' } }).istioTokenAudience.value, 'istio-ca');
+  });
+
+  test('base dir: / as root, the working directory otherwise, relative MESH_BASE_DIR against it', () => {
+    assert.equal(resolve({ isRoot: true }).baseDir.value, '/');
+    assert.equal(resolve({}).baseDir.value, '/work');
+    assert.equal(resolve({ env: { MESH_BASE_DIR: 'mesh' } }).baseDir.value, '/work/mesh');
+  });
+
+  test('ports: bare numbers mean loopback, env wins over mesh-env, PORT_http is the app', () => {
+    const config = resolve({
+      env: { PORT_grpc: '8079', PORT_http: '9000', PORT_db: '[::1]:5432' },
+      meshEnv: { PORT_grpc: '1', PORT_admin: '10.0.0.1:9901' },
+    });
+    assert.deepEqual(config.appAddress, { value: '127.0.0.1:9000', source: 'env PORT_http' });
+    assert.deepEqual(Object.fromEntries(Object.entries(config.ports).map(([k, v]) => [k, v.value])), {
+      admin: '10.0.0.1:9901',
+      grpc: '127.0.0.1:8079',
+      db: '[::1]:5432',
+    });
+    assert.equal(resolve({ env: { PORT_http: '-' } }).appAddress.value, undefined);
+  });
+
+  test('malformed values are usage errors naming the setting and its source', () => {
+    const bad: [Partial<ConfigInput>, RegExp][] = [
+      [{ env: { PORT_http: '70000' } }, /^env PORT_http is "70000": not a port or host:port$/],
+      [{ env: { PORT_x: 'host' } }, /^env PORT_x is "host": not a port or host:port$/],
+      [{ flags: { tokenExpiration: '60' } }, /^flag --token-expiration is "60": not a number of seconds ≥ 600$/],
+      [{ env: { K8S_UID: 'root' } }, /^env K8S_UID is "root": not a numeric UID$/],
+      [{ meshEnv: { KRUN_STARTUP_TIMEOUT: 'x' } }, /^mesh-env KRUN_STARTUP_TIMEOUT is "x"/],
+    ];
+    for (const [input, message] of bad)
+      assert.throws(
+        () => resolve(input),
+        (e: Error) => e instanceof UsageError && message.test(e.message),
+      );
+  });
+});
+
+describe('parseMounts', () => {
+  test('kinds, optional key, commas or newlines', () => {
+    assert.deepEqual(parseMounts('secret:db:/etc/db,\nconfigmap:app:/etc/app:settings.json', 'env KRUN_MOUNTS'), [
+      { kind: 'secret', name: 'db', path: '/etc/db' },
+      { kind: 'configmap', name: 'app', path: '/etc/app', key: 'settings.json' },
+    ]);
+  });
+
+  test('rejects what a Pod spec would reject', () => {
+    for (const [text, why] of [
+      ['secret:db:etc/db', 'needs an absolute path'],
+      ['secret:DB:/x', 'needs a valid object name'],
+      ['secret:db:/x:a:b', 'has too many ":" parts'],
+      ['secret:db:/x:..data', 'names an invalid key'],
+      ['pvc:db:/x', 'must start with secret: or configmap:'],
+    ] as const) {
+      assert.throws(
+        () => parseMounts(text, 'env KRUN_MOUNTS'),
+        new RegExp(`"${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" ${why}`),
+      );
+    }
+    assert.throws(() => parseMounts('secret:a:/x,configmap:b:/x', 'flag --mount'), /two mounts share the path \/x/);
+  });
+});
