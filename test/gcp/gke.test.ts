@@ -12,7 +12,7 @@ import { waitFor } from '../support/control-plane/wait.ts';
 import { clusterUrl, connectGatewayUrl } from '../support/gcp/gke.ts';
 import { type GcpEmulator, startGcpEmulator } from '../support/gcp/index.ts';
 import { mintAccessToken, newAccessTokenKey } from '../support/gcp/tokens.ts';
-import { KubeStatusError, TestKube } from '../support/kube.ts';
+import { statusOf, TestKube } from '../support/kube.ts';
 import { failure } from './errors.ts';
 
 const PROJECT = 'gke-project';
@@ -48,16 +48,6 @@ function authAs(principal: string): GoogleAuth {
   return new GoogleAuth({ authClient });
 }
 
-async function kubeStatus(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-    return 200;
-  } catch (err) {
-    if (err instanceof KubeStatusError) return err.status;
-    throw err;
-  }
-}
-
 describe('GKE (@google-cloud/container, REST transport)', () => {
   test('GCP credentials → GKE API → kubeconfig → the real apiserver, authenticated as the Google account', async () => {
     // Given the workload's ADC (metadata server) and the container API
@@ -86,19 +76,16 @@ describe('GKE (@google-cloud/container, REST transport)', () => {
     assert.ok(review.status.userInfo.groups.includes('system:authenticated'));
     // ... which RBAC then governs: forbidden until bound, allowed after
     const ns = await admin.createNamespace('gke-chain');
-    assert.equal(await kubeStatus(kube.get(`/api/v1/namespaces/${ns}/configmaps`)), 403);
+    assert.equal(await statusOf(kube.get(`/api/v1/namespaces/${ns}/configmaps`)), 403);
     // (a Role with explicit rules: without kube-controller-manager, aggregated ClusterRoles like `view` stay empty)
-    await admin.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-      metadata: { name: 'configmap-reader' },
-      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
-    });
-    await admin.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-      metadata: { name: 'gsa-view' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'configmap-reader' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: RUNNER }],
-    });
+    await admin.grant(
+      ns,
+      'configmap-reader',
+      [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
+      [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: RUNNER }],
+    );
     await waitFor('RoleBinding to take effect', async () =>
-      (await kubeStatus(kube.get(`/api/v1/namespaces/${ns}/configmaps`))) === 200 ? true : undefined,
+      (await statusOf(kube.get(`/api/v1/namespaces/${ns}/configmaps`))) === 200 ? true : undefined,
     );
     // And a forged token (wrong key) is not accepted
     const forged = mintAccessToken(newAccessTokenKey(), {
@@ -107,7 +94,7 @@ describe('GKE (@google-cloud/container, REST transport)', () => {
       exp: 2e9,
     });
     const stranger = new TestKube({ server, ca, token: forged });
-    assert.equal(await kubeStatus(stranger.get(`/api/v1/namespaces/${ns}/configmaps`)), 401);
+    assert.equal(await statusOf(stranger.get(`/api/v1/namespaces/${ns}/configmaps`)), 401);
     await gke.close();
   });
 

@@ -10,7 +10,7 @@ import { rootCertOf } from '../support/control-plane/istio.ts';
 import { startPilotAgent } from '../support/control-plane/pilot-agent.ts';
 import { controlPlane } from '../support/control-plane/shared.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
-import { KubeStatusError, TestKube } from '../support/kube.ts';
+import { statusOf, TestKube } from '../support/kube.ts';
 
 const plane = await controlPlane();
 const kube = new TestKube(plane.access);
@@ -18,16 +18,6 @@ const kube = new TestKube(plane.access);
 function jwtClaims(token: string): Record<string, unknown> {
   const payload = token.split('.')[1] ?? '';
   return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
-}
-
-async function status(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-    return 200;
-  } catch (err) {
-    if (err instanceof KubeStatusError) return err.status;
-    throw err;
-  }
 }
 
 describe('kube-apiserver fixture', () => {
@@ -59,23 +49,20 @@ describe('kube-apiserver fixture', () => {
     const { token } = await kube.requestToken(ns, 'reader', [], 600);
     const sa = kube.as(token);
     // Nothing granted: both reads are forbidden
-    assert.equal(await status(sa.get(`/api/v1/namespaces/${ns}/configmaps`)), 403);
-    assert.equal(await status(sa.get(`/api/v1/namespaces/${ns}/secrets`)), 403);
+    assert.equal(await statusOf(sa.get(`/api/v1/namespaces/${ns}/configmaps`)), 403);
+    assert.equal(await statusOf(sa.get(`/api/v1/namespaces/${ns}/secrets`)), 403);
     // Grant list on configmaps only
-    await kube.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-      metadata: { name: 'configmap-reader' },
-      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
-    });
-    await kube.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-      metadata: { name: 'configmap-reader' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'configmap-reader' },
-      subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }],
-    });
-    await waitFor('RoleBinding to take effect', async () =>
-      (await status(sa.get(`/api/v1/namespaces/${ns}/configmaps`))) === 200 ? true : undefined,
+    await kube.grant(
+      ns,
+      'configmap-reader',
+      [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
+      [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }],
     );
-    assert.equal(await status(sa.get(`/api/v1/namespaces/${ns}/secrets`)), 403);
-    assert.equal(await status(sa.get(`/api/v1/namespaces/${ns}/configmaps/x`)), 403);
+    await waitFor('RoleBinding to take effect', async () =>
+      (await statusOf(sa.get(`/api/v1/namespaces/${ns}/configmaps`))) === 200 ? true : undefined,
+    );
+    assert.equal(await statusOf(sa.get(`/api/v1/namespaces/${ns}/secrets`)), 403);
+    assert.equal(await statusOf(sa.get(`/api/v1/namespaces/${ns}/configmaps/x`)), 403);
   });
 
   test('Istio CRDs are installed: a ServiceEntry round-trips and schema violations are rejected', async () => {
@@ -101,7 +88,7 @@ describe('kube-apiserver fixture', () => {
       metadata: { name: 'bad' },
       spec: { hosts: 'not-a-list' },
     });
-    assert.equal(await status(bad), 422);
+    assert.equal(await statusOf(bad), 422);
   });
 });
 

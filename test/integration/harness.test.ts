@@ -6,17 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startProcess } from '../support/control-plane/process.ts';
+import { isAlive, startProcess } from '../support/control-plane/process.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('children of a SIGKILLed harness die with it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'krun-harness-'));
@@ -33,11 +24,11 @@ test('children of a SIGKILLed harness die with it', async (t) => {
   });
   const [chunk] = (await once(harness.stdout, 'data')) as [Buffer];
   const pid = Number.parseInt(chunk.toString(), 10);
-  assert.ok(alive(pid), 'the child runs');
+  assert.ok(isAlive(pid), 'the child runs');
   // When the harness is killed without any chance to clean up
   harness.kill('SIGKILL');
   // Then the kernel kills the child too
-  await waitFor('the orphaned child to die', async () => (alive(pid) ? undefined : true), { timeoutMs: 10_000 });
+  await waitFor('the orphaned child to die', async () => (isAlive(pid) ? undefined : true), { timeoutMs: 10_000 });
 });
 
 test('stop() ends a child that ignores SIGTERM after the grace period', async (t) => {

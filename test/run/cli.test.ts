@@ -33,18 +33,15 @@ async function workload() {
   const ns = await kube.createNamespace('krun-run');
   await kube.createServiceAccount(ns, 'app');
   await kube.createServiceAccount(ns, 'launcher');
-  await kube.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-    metadata: { name: 'krun-launcher' },
-    rules: [
+  await kube.grant(
+    ns,
+    'krun-launcher',
+    [
       { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['app'], verbs: ['create'] },
       { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get'] },
     ],
-  });
-  await kube.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-    metadata: { name: 'krun-launcher' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'krun-launcher' },
-    subjects: [{ kind: 'ServiceAccount', name: 'launcher', namespace: ns }],
-  });
+    [{ kind: 'ServiceAccount', name: 'launcher', namespace: ns }],
+  );
   const { token } = await kube.requestToken(ns, 'launcher', [], 3600);
   const kubeconfig = writeKubeconfig(join(work, `${ns}.kubeconfig`), plane.access, ns, token);
   return { ns, kubeconfig };
@@ -184,18 +181,12 @@ describe('krun run, with a cluster', () => {
       /"severity":"WARNING","time":"[^"]+","message":"can't read istio-system\/mesh-env; using the environment only"/,
     );
     // Granted as the cluster side does (every authenticated workload may read mesh-env)
-    await kube
-      .post('/apis/rbac.authorization.k8s.io/v1/namespaces/istio-system/roles', {
-        metadata: { name: 'krun-mesh-env-reader' },
-        rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['mesh-env'], verbs: ['get'] }],
-      })
-      .then(() =>
-        kube.post('/apis/rbac.authorization.k8s.io/v1/namespaces/istio-system/rolebindings', {
-          metadata: { name: 'krun-mesh-env-reader' },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'krun-mesh-env-reader' },
-          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }],
-        }),
-      );
+    await kube.grant(
+      'istio-system',
+      'krun-mesh-env-reader',
+      [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['mesh-env'], verbs: ['get'] }],
+      [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }],
+    );
     const r = await waitFor('RBAC to allow mesh-env', async () => {
       const res = await krun(['run', '--print-config', '-o', 'json'], { cleanEnv: env });
       return JSON.parse(res.stdout).projectId.value ? res : undefined;

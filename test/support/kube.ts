@@ -26,6 +26,28 @@ export interface RequestOptions {
   readonly contentType?: string;
 }
 
+export interface PolicyRule {
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly verbs: readonly string[];
+  readonly resourceNames?: readonly string[];
+}
+
+export type Subject =
+  | { readonly kind: 'ServiceAccount'; readonly name: string; readonly namespace: string }
+  | { readonly kind: 'User' | 'Group'; readonly name: string; readonly apiGroup: 'rbac.authorization.k8s.io' };
+
+/** The HTTP status a request ended with: 200 for any success, the API's status for a KubeStatusError. */
+export async function statusOf(request: Promise<unknown>): Promise<number> {
+  try {
+    await request;
+    return 200;
+  } catch (err) {
+    if (err instanceof KubeStatusError) return err.status;
+    throw err;
+  }
+}
+
 export class TestKube {
   readonly access: KubeAccess;
   constructor(access: KubeAccess) {
@@ -94,6 +116,17 @@ export class TestKube {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
       metadata: { name, namespace },
+    });
+  }
+
+  /** A Role with `rules` in `namespace`, bound to `subjects`: the least-privilege grant tests need. */
+  async grant(namespace: string, name: string, rules: PolicyRule[], subjects: Subject[]): Promise<void> {
+    const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}`;
+    await this.post(`${rbac}/roles`, { metadata: { name }, rules });
+    await this.post(`${rbac}/rolebindings`, {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects,
     });
   }
 

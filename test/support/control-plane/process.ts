@@ -63,3 +63,13 @@ export function startProcess(name: string, command: string, options: SpawnOption
     },
   };
 }
+
+/** Whether a process with this pid exists (signal 0 probes without signalling). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
