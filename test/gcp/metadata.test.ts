@@ -20,15 +20,13 @@ function claimsOf(jwt: string): Record<string, unknown> {
 }
 
 describe('emulator start-up', () => {
-  test('binds every endpoint to 127.0.0.1 and is ready in well under a second', () => {
+  test('binds every endpoint to 127.0.0.1, each on its own port', () => {
     // Given the emulator started in before()
     // Then every endpoint is a loopback URL on its own port
     const urls = [`http://${gcp.metadataHost}`, ...Object.values(gcp.endpoints)];
     for (const url of urls) assert.equal(new URL(url).hostname, '127.0.0.1', url);
     assert.equal(new Set(urls.map((u) => new URL(u).port)).size, urls.length);
     assert.ok(gcp.frontEnd.port > 0);
-    // And it was ready in under a second
-    assert.ok(gcp.startupMs < 1000, `started in ${gcp.startupMs} ms`);
   });
 });
 
