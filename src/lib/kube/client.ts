@@ -56,6 +56,7 @@ export class KubeClient {
   }
 
   private async bearer(): Promise<string | undefined> {
+    if (this.connection.tokenProvider) return this.connection.tokenProvider();
     if (this.connection.tokenFile) return (await readFile(this.connection.tokenFile, 'utf8')).trim();
     return this.connection.token;
   }

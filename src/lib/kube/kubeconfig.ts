@@ -13,6 +13,8 @@ export interface KubeConnection {
   readonly token?: string | undefined;
   /** Read on every request, so a rotated file (in-cluster tokens) is picked up. */
   readonly tokenFile?: string | undefined;
+  /** Called on every request (it caches and refreshes itself): Google access tokens for GKE. */
+  readonly tokenProvider?: (() => Promise<string>) | undefined;
   readonly clientCert?: string | undefined;
   readonly clientKey?: string | undefined;
   /** The context's namespace, if it names one. */

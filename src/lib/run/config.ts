@@ -46,12 +46,32 @@ export interface ConfigInput {
   readonly meshEnv: Readonly<Record<string, string>>;
   /** The namespace of the kubeconfig context, if any. */
   readonly contextNamespace?: string | undefined;
+  /** What Google Cloud discovery found: the metadata server's facts and the selected cluster. */
+  readonly google?: GoogleFacts | undefined;
   readonly hostname: string;
   readonly isRoot: boolean;
   readonly cwd: string;
 }
 
+export interface GoogleFacts {
+  readonly project?: string | undefined;
+  readonly projectNumber?: string | undefined;
+  readonly instanceId?: string | undefined;
+  /** The Google service account the instance runs as. */
+  readonly serviceAccount?: string | undefined;
+  readonly cluster?: { readonly name: string; readonly location: string } | undefined;
+}
+
 type Raw = Value<string> | undefined;
+
+/** `k8s-<namespace>@…`: the original's convention naming a workload's namespace by its Google service account. */
+export function namespaceFromServiceAccount(email: string | undefined): string | undefined {
+  return /^k8s-([a-z0-9]([-a-z0-9]*[a-z0-9])?)@/.exec(email ?? '')?.[1];
+}
+
+function fact(value: string | undefined, source: string): Value<string> | undefined {
+  return value ? { value, source } : undefined;
+}
 
 function lookup(spec: SettingSpec, input: ConfigInput): Raw {
   const flag = input.flags[spec.key];
@@ -108,8 +128,10 @@ function nameFromService(kService: string): string {
 export function resolveConfig(input: ConfigInput): RunConfig {
   const get = (key: SettingKey) => lookup(specOf(key), input);
 
+  const google = input.google;
   const namespace: Value<string> = get('namespace') ??
-    (input.contextNamespace ? { value: input.contextNamespace, source: 'kubeconfig context' } : undefined) ?? {
+    fact(input.contextNamespace, 'kubeconfig context') ??
+    fact(namespaceFromServiceAccount(google?.serviceAccount), 'derived from the Google service account') ?? {
       value: 'default',
       source: 'default',
     };
@@ -120,11 +142,15 @@ export function resolveConfig(input: ConfigInput): RunConfig {
       source: 'derived from the namespace',
     };
   const kRevision = input.env.K_REVISION;
+  // Instances of one revision share K_REVISION: the instance id tells them apart, as the original did.
+  const instance = google?.instanceId?.slice(0, 8);
   const podName: Value<string> = kRevision
-    ? { value: kRevision, source: 'derived from K_REVISION' }
+    ? instance
+      ? { value: `${kRevision}-${instance}`, source: 'derived from K_REVISION and the instance id' }
+      : { value: kRevision, source: 'derived from K_REVISION' }
     : { value: input.hostname.split('.')[0] || name.value, source: 'derived from the hostname' };
 
-  const projectId = optional(get('projectId'));
+  const projectId = optional(get('projectId') ?? fact(google?.project, 'Google Cloud discovery'));
   const trustDomain: Value<string> = get('trustDomain') ??
     (projectId.value ? { value: `${projectId.value}.svc.id.goog`, source: 'derived from PROJECT_ID' } : undefined) ?? {
       value: 'cluster.local',
@@ -163,9 +189,9 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     serviceAccount: get('serviceAccount') ?? { value: 'default', source: 'default' },
     podName,
     projectId,
-    projectNumber: optional(get('projectNumber')),
-    clusterName: optional(get('clusterName')),
-    clusterLocation: optional(get('clusterLocation')),
+    projectNumber: optional(get('projectNumber') ?? fact(google?.projectNumber, 'metadata server')),
+    clusterName: optional(get('clusterName') ?? fact(google?.cluster?.name, 'GKE discovery')),
+    clusterLocation: optional(get('clusterLocation') ?? fact(google?.cluster?.location, 'GKE discovery')),
     trustDomain,
     kubeconfig: optional(get('kubeconfig')),
     context: optional(get('context')),

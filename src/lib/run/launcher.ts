@@ -9,7 +9,7 @@ import { KubeClient } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
 import { type RunningApp, startApp } from './app.ts';
 import { findCluster } from './cluster.ts';
-import { type ConfigInput, type RunConfig, resolveConfig } from './config.ts';
+import { type ConfigInput, type GoogleFacts, type RunConfig, resolveConfig } from './config.ts';
 import { loadMeshEnv } from './mesh-env.ts';
 import { syncMount } from './mounts.ts';
 import { httpProbe, type Probe, tcpProbe, waitReady } from './readiness.ts';
@@ -41,11 +41,37 @@ export async function resolve(options: LaunchOptions, ctx: KrunContext): Promise
     cwd: ctx.cwd,
   };
   const first = resolveConfig(input);
-  const connection = await findCluster(first, ctx.env);
+  let connection = await findCluster(first, ctx.env);
+  let google: GoogleFacts | undefined;
+  if (!connection) {
+    // Loaded only here: off Google Cloud and with a kubeconfig, krun never pays for the Google libraries.
+    const { discoverGke } = await import('../gcp/discover.ts');
+    const found = await discoverGke(
+      {
+        projectId: first.projectId.value,
+        projectNumber: first.projectNumber.value,
+        clusterName: first.clusterName.value,
+        clusterLocation: first.clusterLocation.value,
+      },
+      ctx.env,
+      ctx.log,
+    );
+    if (found) {
+      connection = found.connection;
+      const facts = found.facts;
+      google = {
+        project: found.project,
+        projectNumber: facts?.projectNumber,
+        instanceId: facts?.instanceId,
+        serviceAccount: facts?.serviceAccount,
+        cluster: found.cluster,
+      };
+    }
+  }
   if (!connection) return { config: first, connection, client: undefined };
   const client = new KubeClient(connection);
   const meshEnv = await loadMeshEnv(client, ctx.log, ctx.signal);
-  const config = resolveConfig({ ...input, meshEnv, contextNamespace: connection.namespace });
+  const config = resolveConfig({ ...input, meshEnv, contextNamespace: connection.namespace, google });
   return { config, connection, client };
 }
 
