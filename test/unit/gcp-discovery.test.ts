@@ -41,8 +41,14 @@ describe('rankClusters', () => {
 
   test('each candidate says why it was chosen', () => {
     const [first, second] = rankClusters(all, { region: 'us-east1' });
-    assert.deepEqual([first?.cluster.name, first?.reason], ['config-east', 'labelled krun-mesh/mesh_id, in region us-east1']);
-    assert.deepEqual([second?.cluster.name, second?.reason], ['config-central', 'labelled krun-mesh/mesh_id, another region']);
+    assert.deepEqual(
+      [first?.cluster.name, first?.reason],
+      ['config-east', 'labelled krun-mesh/mesh_id, in region us-east1'],
+    );
+    assert.deepEqual(
+      [second?.cluster.name, second?.reason],
+      ['config-central', 'labelled krun-mesh/mesh_id, another region'],
+    );
   });
 
   test('a named cluster wins, in the own region first; an unknown name lists what exists', () => {
@@ -86,7 +92,10 @@ describe('discovery helpers', () => {
     assert.equal(namespaceFromServiceAccount('k8s-fortio@p.iam.gserviceaccount.com'), 'fortio');
     assert.equal(namespaceFromServiceAccount('runner@p.iam.gserviceaccount.com'), undefined);
     assert.equal(apiBase('container', {}), 'https://container.googleapis.com/');
-    assert.equal(apiBase('container', { CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: 'http://127.0.0.1:9' }), 'http://127.0.0.1:9/');
+    assert.equal(
+      apiBase('container', { CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: 'http://127.0.0.1:9' }),
+      'http://127.0.0.1:9/',
+    );
     assert.equal(
       connectGatewayServer('123', 'projects/p/locations/global/memberships/edge', {}),
       'https://connectgateway.googleapis.com/v1/projects/123/locations/global/gkeMemberships/edge',
