@@ -163,14 +163,24 @@ describe('krun run, with a cluster', () => {
     assert.equal(r.status, 0, r.stderr);
   });
 
-  test('mesh-env supplies settings the environment leaves unset; the environment wins; --print-config says which', async () => {
+  test('mesh-env supplies settings the environment leaves unset; the environment wins; --print-config says which', async (t) => {
     const { kubeconfig } = await workload();
-    await kube
-      .post('/api/v1/namespaces/istio-system/configmaps', {
-        metadata: { name: 'mesh-env' },
-        data: { PROJECT_ID: 'mesh-project', CLUSTER_NAME: 'c1', PORT_grpc: '9090', PORT_admin: '9901' },
-      })
-      .catch(() => {});
+    // mesh-env is cluster-wide state every test file shares: it lives only as long as this test
+    const cm = '/api/v1/namespaces/istio-system/configmaps';
+    const rbac = '/apis/rbac.authorization.k8s.io/v1/namespaces/istio-system';
+    t.after(async () => {
+      for (const path of [
+        `${cm}/mesh-env`,
+        `${rbac}/rolebindings/krun-mesh-env-reader`,
+        `${rbac}/roles/krun-mesh-env-reader`,
+      ]) {
+        await kube.request('DELETE', path);
+      }
+    });
+    await kube.post(cm, {
+      metadata: { name: 'mesh-env' },
+      data: { PROJECT_ID: 'mesh-project', CLUSTER_NAME: 'c1', PORT_grpc: '9090', PORT_admin: '9901' },
+    });
     const { env } = await sandbox({ KUBECONFIG: kubeconfig, CLUSTER_NAME: 'from-env', PORT_admin: '127.0.0.2:7000' });
     // Without read access to mesh-env, krun warns and goes on with the environment alone
     const denied = await krun(['run', '--print-config', '-o', 'json'], { cleanEnv: env });
