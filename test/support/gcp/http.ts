@@ -1,6 +1,7 @@
 // A small HTTP/JSON server for emulated Google APIs: routes by method and path pattern, Google's error body
 // (`{"error":{"code","message","status"}}`), bearer-token authentication and IAM permission checks.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { GcpState } from './state.ts';
 import { type AccessTokenClaims, verifyAccessToken } from './tokens.ts';
@@ -56,6 +57,16 @@ export interface Route {
   readonly method: string;
   readonly pattern: RegExp;
   handle(call: Call): unknown;
+}
+
+/** A handler's answer with its own status and body (OAuth's `{"error","error_description"}`), sent as it is. */
+export class Reply {
+  readonly status: number;
+  readonly body: unknown;
+  constructor(status: number, body: unknown) {
+    this.status = status;
+    this.body = body;
+  }
 }
 
 export function route(method: string, pattern: RegExp, handle: (call: Call) => unknown): Route {
@@ -115,17 +126,26 @@ export function bearer(req: IncomingMessage): string | undefined {
   return match?.[1];
 }
 
-/** Listens on 127.0.0.1, port 0, and answers `routes`; anything else is 404 NOT_FOUND. */
-export function startApiServer(state: GcpState, tokenKey: string, routes: readonly Route[]): Promise<ApiServer> {
-  const server = createServer((req, res) => {
+/**
+ * Listens on 127.0.0.1, port 0, and answers `routes`; anything else is 404 NOT_FOUND. With `tls` (PEM key and
+ * certificate chain), HTTPS.
+ */
+export function startApiServer(
+  state: GcpState,
+  tokenKey: string,
+  routes: readonly Route[],
+  { tls }: { tls?: { key: string; cert: string } } = {},
+): Promise<ApiServer> {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     void dispatch(state, tokenKey, routes, req, res);
-  });
+  };
+  const server: Server = tls ? createHttpsServer(tls, handler) : createServer(handler);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo;
       resolve({
-        url: `http://127.0.0.1:${port}`,
+        url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
         server,
         close: () =>
           new Promise<void>((done) => {
@@ -184,7 +204,8 @@ async function dispatch(
       },
     };
     const result = await found.handle(call);
-    sendJson(res, 200, result ?? {});
+    if (result instanceof Reply) sendJson(res, result.status, result.body);
+    else sendJson(res, 200, result ?? {});
   } catch (err) {
     if (err instanceof GoogleApiError) sendError(res, err);
     else sendError(res, new GoogleApiError('INTERNAL', err instanceof Error ? err.message : String(err)));

@@ -125,6 +125,28 @@ export function iamRoutes(state: GcpState): Route[] {
       const [p = '', id = ''] = call.params;
       return serviceAccountJson(serviceAccountFor(state, call, p, id, 'iam.serviceAccounts.get').sa);
     }),
+    route('POST', new RegExp(`^/v1/projects/${SEG}/serviceAccounts/${SEG}/keys$`), async (call) => {
+      const [p = '', id = ''] = call.params;
+      const { sa } = serviceAccountFor(state, call, p, id, 'iam.serviceAccountKeys.create');
+      const type = call.body.privateKeyType ?? 'TYPE_GOOGLE_CREDENTIALS_FILE';
+      const algorithm = call.body.keyAlgorithm ?? 'KEY_ALG_RSA_2048';
+      if (type !== 'TYPE_GOOGLE_CREDENTIALS_FILE' || algorithm !== 'KEY_ALG_RSA_2048') {
+        throw invalidArgument(
+          'Only privateKeyType TYPE_GOOGLE_CREDENTIALS_FILE and keyAlgorithm KEY_ALG_RSA_2048 are emulated.',
+        );
+      }
+      const { key, keyFile } = await state.createServiceAccountKey(sa.email);
+      return {
+        name: key.name,
+        privateKeyType: type,
+        privateKeyData: Buffer.from(keyFile, 'utf8').toString('base64'),
+        validAfterTime: key.validAfterTime,
+        validBeforeTime: key.validBeforeTime,
+        keyAlgorithm: algorithm,
+        keyOrigin: 'GOOGLE_PROVIDED',
+        keyType: 'USER_MANAGED',
+      };
+    }),
     route('POST', new RegExp(`^/v1/projects/${SEG}/serviceAccounts/${SEG}:getIamPolicy$`), (call) => {
       const [p = '', id = ''] = call.params;
       const { resource } = serviceAccountFor(state, call, p, id, 'iam.serviceAccounts.getIamPolicy');

@@ -1,5 +1,6 @@
 // A local Google Cloud for the tests: metadata server, IAM, IAM Credentials, Resource Manager, GKE, GKE Hub, STS,
-// Cloud Run Admin v2 and the Cloud Run front end, each on its own 127.0.0.1 port, sharing one in-memory state.
+// Cloud Run Admin v2, Google's OAuth 2.0 token endpoint and certificates, and the Cloud Run front end, each on its own
+// 127.0.0.1 port, sharing one in-memory state.
 // Clients reach it through the official libraries with only endpoints changed (see clientOptions/rootUrl/env).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,8 +14,9 @@ import { type FrontEnd, startFrontEnd } from './front-end.ts';
 import { containerRoutes, gkeHubRoutes, stsHandler } from './gke.ts';
 import { type ApiServer, route, startApiServer } from './http.ts';
 import { iamCredentialsRoutes, iamRoutes, resourceManagerRoutes } from './iam.ts';
-import { installLoopbackDns, RUN_APP_PORT_ENV } from './loopback-dns.ts';
+import { installLoopbackDns, OAUTH2_PORT_ENV, RUN_APP_PORT_ENV } from './loopback-dns.ts';
 import { type MetadataConfig, metadataHandler } from './metadata.ts';
+import { tokenRoute } from './oauth2.ts';
 import { runRoutes } from './run.ts';
 import { GcpState } from './state.ts';
 import { newAccessTokenKey, TokenIssuer } from './tokens.ts';
@@ -69,12 +71,13 @@ export interface GcpEmulator {
   rootUrl(name: EndpointName): string;
   /**
    * Environment for a child process: metadata host, no ambient credentials, the front-end CA trusted
-   * (NODE_EXTRA_CA_CERTS), and the loopback DNS preload with the front-end port.
+   * (NODE_EXTRA_CA_CERTS), and the loopback DNS preload with the front-end and HTTPS token endpoint ports.
    */
   env(): Record<string, string>;
   /**
    * Points this process at the emulator: GCE_METADATA_HOST, no ambient credentials, loopback DNS for Google hosts
-   * (Cloud Run URLs without a port reach the front end), and the front-end CA added to the default trust store.
+   * (Cloud Run URLs without a port reach the front end, https://oauth2.googleapis.com/token the emulator's), and the
+   * front-end CA (which also signs the token endpoint's certificate) added to the default trust store.
    */
   useInThisProcess(): void;
   stop(): Promise<void>;
@@ -139,23 +142,42 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
     const oauth2Routes = [
       route('GET', /^\/oauth2\/v1\/certs$/, () => issuer.pemCerts()),
       route('GET', /^\/oauth2\/v3\/certs$/, () => issuer.jwks()),
+      tokenRoute(state),
     ];
-    const [iam, iamcredentials, cloudresourcemanager, container, gkehub, run, oauth2, metadataServer, sts, frontEnd] =
-      await Promise.all([
-        startApiServer(state, accessTokenKey, iamRoutes(state)),
-        startApiServer(state, accessTokenKey, iamCredentialsRoutes(state)),
-        startApiServer(state, accessTokenKey, resourceManagerRoutes(state)),
-        startApiServer(state, accessTokenKey, containerRoutes(state)),
-        startApiServer(state, accessTokenKey, gkeHubRoutes(state)),
-        startApiServer(state, accessTokenKey, runRoutes(state)),
-        startApiServer(state, accessTokenKey, oauth2Routes),
-        listen(metadataHandler(metadata, state)),
-        listen((req, res) => {
-          void stsHandler(state)(req, res);
-        }),
-        startFrontEnd(state, issuer, ca),
-      ]);
-    apis.push(iam, iamcredentials, cloudresourcemanager, container, gkehub, run, oauth2);
+    const [
+      iam,
+      iamcredentials,
+      cloudresourcemanager,
+      container,
+      gkehub,
+      run,
+      oauth2,
+      oauth2Https,
+      metadataServer,
+      sts,
+      frontEnd,
+    ] = await Promise.all([
+      startApiServer(state, accessTokenKey, iamRoutes(state)),
+      startApiServer(state, accessTokenKey, iamCredentialsRoutes(state)),
+      startApiServer(state, accessTokenKey, resourceManagerRoutes(state)),
+      startApiServer(state, accessTokenKey, containerRoutes(state)),
+      startApiServer(state, accessTokenKey, gkeHubRoutes(state)),
+      startApiServer(state, accessTokenKey, runRoutes(state)),
+      startApiServer(state, accessTokenKey, oauth2Routes),
+      // The same, as https://oauth2.googleapis.com (port 443 of that name leads here; see loopback-dns.ts), where
+      // google-auth-library sends key file grants.
+      ca
+        .issue({ commonName: 'oauth2.googleapis.com', hosts: ['oauth2.googleapis.com'], usage: 'server' })
+        .then((c) => startApiServer(state, accessTokenKey, oauth2Routes, { tls: { key: c.keyPem, cert: c.chainPem } })),
+      listen(metadataHandler(metadata, state)),
+      listen((req, res) => {
+        void stsHandler(state)(req, res);
+      }),
+      startFrontEnd(state, issuer, ca),
+    ]);
+    apis.push(iam, iamcredentials, cloudresourcemanager, container, gkehub, run, oauth2, oauth2Https);
+    state.tokenUri = `${oauth2.url}/token`;
+    const oauth2HttpsPort = Number(new URL(oauth2Https.url).port);
     servers.push(metadataServer, sts);
     const stsUrl = `http://127.0.0.1:${(sts.address() as AddressInfo).port}`;
     const metadataHost = `127.0.0.1:${(metadataServer.address() as AddressInfo).port}`;
@@ -187,6 +209,7 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       CLOUDSDK_CONFIG: dir,
       NODE_EXTRA_CA_CERTS: caFile,
       [RUN_APP_PORT_ENV]: String(frontEnd.port),
+      [OAUTH2_PORT_ENV]: String(oauth2HttpsPort),
       NODE_OPTIONS: `--import=${LOOPBACK_DNS_PRELOAD}`,
     });
     const stop = async (): Promise<void> => {
@@ -219,7 +242,7 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
         delete process.env.GCE_METADATA_IP;
         delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
         process.env.CLOUDSDK_CONFIG = dir;
-        installLoopbackDns({ runAppPort: frontEnd.port });
+        installLoopbackDns({ runAppPort: frontEnd.port, oauth2Port: oauth2HttpsPort });
         const defaults = getCACertificates('default');
         if (!defaults.includes(ca.certPem)) setDefaultCACertificates([...defaults, ca.certPem]);
       },

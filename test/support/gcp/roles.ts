@@ -20,6 +20,14 @@ const ROLES: Readonly<Record<string, readonly string[]>> = {
     'iam.serviceAccounts.getIamPolicy',
     'iam.serviceAccounts.setIamPolicy',
   ],
+  'roles/iam.serviceAccountKeyAdmin': [
+    'iam.serviceAccountKeys.create',
+    'iam.serviceAccountKeys.delete',
+    'iam.serviceAccountKeys.get',
+    'iam.serviceAccountKeys.list',
+    'iam.serviceAccounts.get',
+    'iam.serviceAccounts.list',
+  ],
   'roles/iam.serviceAccountViewer': ['iam.serviceAccounts.get', 'iam.serviceAccounts.list'],
   'roles/iam.serviceAccountTokenCreator': [
     'iam.serviceAccounts.getAccessToken',

@@ -1,7 +1,8 @@
 // The emulator's in-memory world: projects, service accounts, IAM policies, GKE clusters, fleet memberships and Cloud
 // Run services. Tests seed it directly (add*, grant) and read it back; the emulated APIs read and change the same
 // objects, so what a test seeds is exactly what a client sees.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPair, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { KubeAccess } from '../kube.ts';
 import { roleGrants } from './roles.ts';
 import { mintAccessToken, type TokenIssuer } from './tokens.ts';
@@ -24,6 +25,23 @@ export interface ServiceAccount {
   disabled: boolean;
   readonly etag: string;
 }
+
+/** A user-managed service account key: Google keeps only the public half (the private one is in the key file). */
+export interface ServiceAccountKey {
+  /** `projects/P/serviceAccounts/E/keys/K`. */
+  readonly name: string;
+  /** 40 hex digits: the key file's `private_key_id`. */
+  readonly keyId: string;
+  readonly email: string;
+  readonly publicKey: KeyObject;
+  readonly validAfterTime: string;
+  readonly validBeforeTime: string;
+}
+
+/** Google's token endpoint: its key files' `token_uri`, and where google-auth-library posts key grants regardless. */
+export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+
+const generateRsaKeyPair = promisify(generateKeyPair);
 
 export interface Binding {
   role: string;
@@ -170,6 +188,10 @@ export class GcpState {
   readonly runServices = new Map<string, RunService>();
   /** By `projects/P/locations/R/operations/O`. */
   readonly operations = new Map<string, Operation>();
+  /** User-managed service account keys, by key id. */
+  readonly serviceAccountKeys = new Map<string, ServiceAccountKey>();
+  /** The `token_uri` key files name: the emulator's oauth2 endpoint + `/token` once it listens. */
+  tokenUri = GOOGLE_TOKEN_URL;
   readonly defaults: Defaults;
   readonly #tokenKey: string;
   readonly #issuer: TokenIssuer;
@@ -246,6 +268,55 @@ export class GcpState {
     return (
       this.serviceAccounts.get(emailOrId) ?? [...this.serviceAccounts.values()].find((s) => s.uniqueId === emailOrId)
     );
+  }
+
+  /**
+   * A new RSA 2048 key for a service account, as `projects.serviceAccounts.keys.create` makes it: the key is kept
+   * (public half) and the Google credentials file (JSON text, `private_key` PKCS#8 PEM) returned.
+   */
+  async createServiceAccountKey(email: string): Promise<{ key: ServiceAccountKey; keyFile: string }> {
+    const sa = this.serviceAccount(email);
+    if (!sa) throw new Error(`no service account ${email}`);
+    const { publicKey, privateKey } = await generateRsaKeyPair('rsa', {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
+    const keyId = randomBytes(20).toString('hex');
+    const key: ServiceAccountKey = {
+      name: `projects/${sa.projectId}/serviceAccounts/${sa.email}/keys/${keyId}`,
+      keyId,
+      email: sa.email,
+      publicKey: createPublicKey(publicKey),
+      validAfterTime: now().replace(/\.\d{3}Z$/, 'Z'),
+      validBeforeTime: '9999-12-31T23:59:59Z',
+    };
+    this.serviceAccountKeys.set(keyId, key);
+    // Google's field order and formatting.
+    const file = {
+      type: 'service_account',
+      project_id: sa.projectId,
+      private_key_id: keyId,
+      private_key: privateKey,
+      client_email: sa.email,
+      client_id: sa.uniqueId,
+      auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+      token_uri: this.tokenUri,
+      auth_provider_x509_cert_url: 'https://www.googleapis.com/oauth2/v1/certs',
+      client_x509_cert_url: `https://www.googleapis.com/robot/v1/metadata/x509/${encodeURIComponent(sa.email)}`,
+      universe_domain: 'googleapis.com',
+    };
+    return { key, keyFile: `${JSON.stringify(file, null, 2)}\n` };
+  }
+
+  /** A new key file (JSON text) for a service account: what `gcloud iam service-accounts keys create` writes. */
+  async createKeyFile(email: string): Promise<string> {
+    return (await this.createServiceAccountKey(email)).keyFile;
+  }
+
+  /** The keys of a service account that may sign a JWT-bearer grant. */
+  keysOf(email: string): ServiceAccountKey[] {
+    return [...this.serviceAccountKeys.values()].filter((k) => k.email === email);
   }
 
   // --- IAM
