@@ -28,7 +28,58 @@ export class KubeUnreachableError extends KrunError {}
 export interface RequestOptions {
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
+  /** The body's media type; default application/json (server-side apply: application/apply-patch+yaml). */
+  readonly contentType?: string;
 }
+
+/** A Kubernetes object, as far as krun needs to know it. */
+export interface KubeObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly resourceVersion?: string;
+    readonly [key: string]: unknown;
+  };
+  readonly [key: string]: unknown;
+}
+
+/** The plural resource of each kind krun creates (no discovery round trip). */
+const PLURALS: Readonly<Record<string, string>> = {
+  Namespace: 'namespaces',
+  ServiceAccount: 'serviceaccounts',
+  ConfigMap: 'configmaps',
+  Secret: 'secrets',
+  Service: 'services',
+  Deployment: 'deployments',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+  ClusterRole: 'clusterroles',
+  ClusterRoleBinding: 'clusterrolebindings',
+  WorkloadEntry: 'workloadentries',
+  WorkloadGroup: 'workloadgroups',
+  ServiceEntry: 'serviceentries',
+  DestinationRule: 'destinationrules',
+  VirtualService: 'virtualservices',
+  Gateway: 'gateways',
+  PeerAuthentication: 'peerauthentications',
+  Sidecar: 'sidecars',
+};
+
+/** The REST path of an object: `/api/v1/namespaces/ns/serviceaccounts/default`, `/apis/rbac…/roles/x`. */
+export function objectPath(object: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): string {
+  const plural = PLURALS[object.kind];
+  if (!plural) throw new KrunError(`krun doesn't know the resource of kind ${object.kind}`);
+  const root = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
+  const ns = object.metadata.namespace ? `/namespaces/${object.metadata.namespace}` : '';
+  return `${root}${ns}/${plural}/${encodeURIComponent(object.metadata.name)}`;
+}
+
+/** The field manager krun's server-side applies use. */
+export const FIELD_MANAGER = 'krun';
 
 const VERB: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
@@ -77,7 +128,7 @@ export class KubeClient {
             accept: 'application/json',
             'user-agent': 'krun',
             ...(token ? { authorization: `Bearer ${token}` } : {}),
-            ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
           },
         },
         (res) => {
@@ -110,6 +161,39 @@ export class KubeClient {
 
   post<T>(path: string, body: unknown, options?: RequestOptions): Promise<T> {
     return this.request<T>('POST', path, body, options);
+  }
+
+  /** Deletes the object at `path`; true if it existed. */
+  async delete(path: string, options?: RequestOptions & { dryRun?: boolean }): Promise<boolean> {
+    try {
+      await this.request('DELETE', options?.dryRun ? `${path}?dryRun=All` : path, undefined, options);
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  /** The object at `path`, or undefined when it does not exist. */
+  async find<T>(path: string, options?: RequestOptions): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path, options);
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Server-side apply (`kubectl apply --server-side --force-conflicts --field-manager=krun`): creates the object or
+   * makes the fields krun owns equal to `object`. `dryRun` asks the server to validate without persisting.
+   */
+  apply<T = KubeObject>(object: KubeObject, options: RequestOptions & { dryRun?: boolean } = {}): Promise<T> {
+    const query = `fieldManager=${FIELD_MANAGER}&force=true${options.dryRun ? '&dryRun=All' : ''}`;
+    return this.request<T>('PATCH', `${objectPath(object)}?${query}`, object, {
+      ...options,
+      contentType: 'application/apply-patch+yaml',
+    });
   }
 
   close(): void {

@@ -1,0 +1,47 @@
+import { Flags } from '@oclif/core';
+import { outputFlag } from '../lib/cli/flags.ts';
+import { KrunCommand } from '../lib/cli/krun-command.ts';
+import { KrunError } from '../lib/errors.ts';
+import { contextFlag, kubeconfigFlag, projectFlag } from '../lib/setup/flags.ts';
+
+export default class Doctor extends KrunCommand {
+  static override summary = 'Check what krun run needs, and say how to fix it';
+  static override description =
+    "Checks, one line each: Google credentials, the namespace's Google service account and its project role, the cluster's reachability, the namespace and its ServiceAccount, the identity's RBAC (by SubjectAccessReview), istio-system/mesh-env and its keys, and the Istio CRDs. Read-only. Exits 1 when any check fails.";
+  static override examples = [
+    '# Check namespace fortio in project my-project\n<%= config.bin %> <%= command.id %> -n fortio --project my-project',
+  ];
+  static override flags = {
+    namespace: Flags.string({
+      char: 'n',
+      summary: "Workload namespace (default: the kubeconfig context's, else default)",
+      env: 'KRUN_NAMESPACE',
+    }),
+    project: projectFlag,
+    'service-account': Flags.string({
+      summary: "The workload's Kubernetes ServiceAccount (default: default)",
+      env: 'KRUN_SERVICE_ACCOUNT',
+    }),
+    output: outputFlag(['json'] as const),
+    kubeconfig: kubeconfigFlag,
+    context: contextFlag,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Doctor);
+    const { doctor, formatChecks } = await import('../lib/setup/doctor.ts');
+    const checks = await doctor(
+      {
+        namespace: flags.namespace,
+        project: flags.project,
+        serviceAccount: flags['service-account'],
+        kubeconfig: flags.kubeconfig,
+        context: flags.context,
+      },
+      this.context(flags),
+    );
+    await this.write(flags.output === 'json' ? `${JSON.stringify(checks, null, 2)}\n` : formatChecks(checks));
+    const failed = checks.filter((c) => !c.ok).length;
+    if (failed > 0) throw new KrunError(`${failed} of ${checks.length} checks failed`);
+  }
+}

@@ -1,0 +1,173 @@
+// `krun doctor` against the real kube-apiserver and the Google Cloud emulator: a namespace set up by
+// setup-namespace passes every check; each deliberately broken piece then fails with the fix that repairs it.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { krun } from '../support/cli.ts';
+import { controlPlane } from '../support/control-plane/shared.ts';
+import { type GcpEmulator, startGcpEmulator } from '../support/gcp/index.ts';
+import { TestKube } from '../support/kube.ts';
+import { writeKubeconfig } from '../support/kubeconfig.ts';
+
+const PROJECT = 'doctor-proj';
+const OPERATOR = '333344445555-compute@developer.gserviceaccount.com';
+const plane = await controlPlane();
+const kube = new TestKube(plane.access);
+const work = await mkdtemp(join(tmpdir(), 'krun-doctor-'));
+let gcp: GcpEmulator;
+
+before(async () => {
+  gcp = await startGcpEmulator({
+    projectId: PROJECT,
+    projectNumber: '333344445555',
+    accessTokenKey: plane.gcpAccessTokenKey,
+    serviceAccount: OPERATOR,
+  });
+  gcp.state.grant(`projects/${PROJECT}`, 'roles/iam.serviceAccountAdmin', OPERATOR);
+  gcp.state.grant(`projects/${PROJECT}`, 'roles/resourcemanager.projectIamAdmin', OPERATOR);
+});
+after(async () => {
+  await gcp.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function operatorEnv() {
+  const dir = await mkdtemp(join(work, 'case-'));
+  await mkdir(join(dir, 'home'));
+  return {
+    PATH: process.env.PATH,
+    HOME: join(dir, 'home'),
+    KUBECONFIG: writeKubeconfig(join(dir, 'admin.kubeconfig'), plane.access),
+    ...gcp.env(),
+    CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: `${gcp.endpoints.iam}/`,
+    CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: `${gcp.endpoints.cloudresourcemanager}/`,
+  };
+}
+
+/** Each line's status and check name, without the details that vary (server address, versions). */
+function summary(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .filter((l) => /^(PASS|FAIL) {2}/.test(l))
+    .map((l) => l.replace(/ \(.*\)$/, '').replace(/: .*$/, ''));
+}
+
+const MESH_ENV = '/api/v1/namespaces/istio-system/configmaps';
+
+describe('krun doctor', () => {
+  test('passes a namespace setup-namespace prepared, and names the fix for each broken piece', async () => {
+    // Given a namespace set up by krun, and mesh-env (cluster-wide state: it lives only as long as this test)
+    const ns = `dr-${randomBytes(4).toString('hex')}`;
+    const email = `k8s-${ns}@${PROJECT}.iam.gserviceaccount.com`;
+    const env = await operatorEnv();
+    const setup = await krun(['setup-namespace', ns, '--project', PROJECT, '--yes'], { cleanEnv: env });
+    assert.equal(setup.status, 0, setup.stderr);
+    await kube.post(MESH_ENV, {
+      metadata: { name: 'mesh-env' },
+      data: {
+        PROJECT_ID: PROJECT,
+        PROJECT_NUMBER: '333344445555',
+        CLUSTER_NAME: 'c1',
+        CLUSTER_LOCATION: 'us-central1',
+      },
+    });
+    try {
+      // When
+      const healthy = await krun(['doctor', '-n', ns, '--project', PROJECT], { cleanEnv: env });
+      // Then every check passes
+      assert.equal(healthy.status, 0, healthy.stdout + healthy.stderr);
+      const names = [
+        'Google credentials',
+        `Google service account ${email}`,
+        `roles/container.clusterViewer for ${email} on project ${PROJECT}`,
+        'Kubernetes API server reachable',
+        `namespace ${ns}`,
+        `serviceaccount ${ns}/default`,
+        `${email} may create serviceaccounts/token default in ${ns}`,
+        `${email} may get configmaps in ${ns}`,
+        `${email} may get secrets in ${ns}`,
+        `${email} may get configmaps mesh-env in istio-system`,
+        'configmap istio-system/mesh-env',
+        'customresourcedefinition serviceentries.networking.istio.io',
+        'customresourcedefinition workloadentries.networking.istio.io',
+        'customresourcedefinition destinationrules.networking.istio.io',
+      ];
+      assert.deepEqual(
+        summary(healthy.stdout),
+        names.map((n) => `PASS  ${n}`),
+      );
+      assert.match(healthy.stdout, new RegExp(`^PASS {2}Google credentials \\(${OPERATOR}\\)$`, 'm'));
+
+      // Given the project role, the namespace's RoleBinding and mesh-env's keys broken
+      const policy = gcp.state.getPolicy(`projects/${PROJECT}`);
+      gcp.state.setPolicy(`projects/${PROJECT}`, {
+        bindings: policy.bindings.filter((b) => b.role !== 'roles/container.clusterViewer'),
+      });
+      await kube.request('DELETE', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/krun-launcher`);
+      await kube.request('PUT', `${MESH_ENV}/mesh-env`, {
+        metadata: { name: 'mesh-env' },
+        data: { PROJECT_ID: PROJECT },
+      });
+      // When
+      const broken = await krun(['doctor', '-n', ns, '--project', PROJECT], { cleanEnv: env });
+      // Then each broken piece fails with its fix, and the command fails
+      assert.equal(broken.status, 1);
+      assert.equal(
+        broken.stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('PASS'))
+          .join('\n'),
+        [
+          `FAIL  roles/container.clusterViewer for ${email} on project ${PROJECT}: not granted`,
+          `      fix: gcloud projects add-iam-policy-binding ${PROJECT} --member serviceAccount:${email} --role roles/container.clusterViewer`,
+          `FAIL  ${email} may create serviceaccounts/token default in ${ns}: denied by RBAC`,
+          `      fix: krun setup-namespace ${ns} --project ${PROJECT}`,
+          `FAIL  ${email} may get configmaps in ${ns}: denied by RBAC`,
+          `      fix: krun setup-namespace ${ns} --project ${PROJECT}`,
+          `FAIL  ${email} may get secrets in ${ns}: denied by RBAC`,
+          `      fix: krun setup-namespace ${ns} --project ${PROJECT}`,
+          'FAIL  configmap istio-system/mesh-env: missing PROJECT_NUMBER, CLUSTER_NAME, CLUSTER_LOCATION',
+          '      fix: kubectl -n istio-system edit configmap mesh-env (or krun setup-cluster)',
+          '',
+        ].join('\n'),
+      );
+      assert.match(broken.stderr, /error: 5 of 14 checks failed/);
+
+      // When the fix is applied (setup-namespace again) and mesh-env is gone
+      const fixed = await krun(['setup-namespace', ns, '--project', PROJECT, '--yes'], { cleanEnv: env });
+      assert.equal(fixed.status, 0, fixed.stderr);
+      await kube.request('DELETE', `${MESH_ENV}/mesh-env`);
+      const again = await krun(['doctor', '-n', ns, '--project', PROJECT, '-o', 'json'], { cleanEnv: env });
+      // Then only mesh-env fails, with its fix
+      assert.equal(again.status, 1);
+      const failed = (JSON.parse(again.stdout) as { ok: boolean }[]).filter((c) => !c.ok);
+      assert.deepEqual(failed, [
+        { name: 'configmap istio-system/mesh-env', ok: false, detail: 'not found', fix: 'krun setup-cluster' },
+      ]);
+    } finally {
+      await kube.request('DELETE', `${MESH_ENV}/mesh-env`).catch(() => {});
+    }
+  });
+
+  test('an unreachable cluster and a missing Google service account are reported, not thrown', async () => {
+    // Given a namespace nobody set up, and a kubeconfig pointing nowhere
+    const env = await operatorEnv();
+    const dir = await mkdtemp(join(work, 'down-'));
+    const down = writeKubeconfig(join(dir, 'down.kubeconfig'), { ...plane.access, server: 'https://127.0.0.1:1' });
+    // When
+    const r = await krun(['doctor', '-n', 'nobody', '--project', PROJECT, '--kubeconfig', down], { cleanEnv: env });
+    // Then
+    assert.equal(r.status, 1);
+    assert.deepEqual(summary(r.stdout), [
+      'PASS  Google credentials',
+      `FAIL  Google service account k8s-nobody@${PROJECT}.iam.gserviceaccount.com`,
+      `FAIL  roles/container.clusterViewer for k8s-nobody@${PROJECT}.iam.gserviceaccount.com on project ${PROJECT}`,
+      'FAIL  Kubernetes API server reachable',
+    ]);
+    assert.match(r.stdout, /fix: krun setup-namespace nobody --project doctor-proj\n/);
+    assert.match(r.stdout, /fix: check kubeconfig .*down\.kubeconfig/);
+  });
+});
