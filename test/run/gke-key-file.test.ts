@@ -63,8 +63,6 @@ describe('krun run off Google Cloud with GOOGLE_APPLICATION_CREDENTIALS', () => 
       ...offGoogleCloud,
       GOOGLE_APPLICATION_CREDENTIALS: keyFile,
       METADATA_SERVER_DETECTION: 'none',
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: `${gcp.endpoints.container}/`,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_GKEHUB: `${gcp.endpoints.gkehub}/`,
       WORKLOAD_NAMESPACE: ns,
     };
 

@@ -72,8 +72,6 @@ async function workload(extra: Record<string, string> = {}) {
     MESH_BASE_DIR: dir,
     PORT_http: '-',
     ...gcp.env(),
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: `${gcp.endpoints.container}/`,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_GKEHUB: `${gcp.endpoints.gkehub}/`,
     K_SERVICE: 'fortio',
     K_REVISION: 'fortio-00001-abc',
     ...extra,

@@ -42,8 +42,6 @@ async function operatorEnv() {
     HOME: join(dir, 'home'),
     KUBECONFIG: writeKubeconfig(join(dir, 'admin.kubeconfig'), plane.access),
     ...gcp.env(),
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: `${gcp.endpoints.iam}/`,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER: `${gcp.endpoints.cloudresourcemanager}/`,
   };
 }
 

@@ -211,6 +211,12 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       [RUN_APP_PORT_ENV]: String(frontEnd.port),
       [OAUTH2_PORT_ENV]: String(oauth2HttpsPort),
       NODE_OPTIONS: `--import=${LOOPBACK_DNS_PRELOAD}`,
+      // gcloud's own endpoint overrides, which krun honours like gcloud does.
+      ...Object.fromEntries(
+        Object.entries(endpoints)
+          .filter(([name]) => name !== 'oauth2')
+          .map(([name, url]) => [`CLOUDSDK_API_ENDPOINT_OVERRIDES_${name.toUpperCase()}`, `${url}/`]),
+      ),
     });
     const stop = async (): Promise<void> => {
       await Promise.all([...apis.map((a) => a.close()), ...servers.map(closeServer), frontEnd.close()]);
