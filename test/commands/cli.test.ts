@@ -87,7 +87,14 @@ describe('start-up cost', () => {
     const file = join(dir, 'loaded.txt');
     const preload = new URL('../support/record-modules.ts', import.meta.url).href;
     // HOME without a kubeconfig: `krun run` is standalone, as in a container with nothing configured.
-    const env = { KRUN_RECORD_MODULES: file, HOME: dir, MESH_BASE_DIR: dir, PORT_http: '-', KUBECONFIG: undefined };
+    const env = {
+      KRUN_RECORD_MODULES: file,
+      HOME: dir,
+      MESH_BASE_DIR: dir,
+      PORT_http: '-',
+      KRUN_HBONE_PORT: '-',
+      KUBECONFIG: undefined,
+    };
     const r = await krun(args, { nodeArgs: ['--import', preload], env });
     assert.equal(r.status, 0, r.stderr);
     const urls = readFileSync(file, 'utf8').trim().split('\n');

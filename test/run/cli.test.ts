@@ -24,7 +24,14 @@ async function sandbox(extra: Record<string, string> = {}) {
   const dir = join(work, `case-${++n}`);
   const home = join(dir, 'home');
   await mkdir(dir, { recursive: true });
-  const env = { PATH: process.env.PATH, HOME: home, MESH_BASE_DIR: dir, PORT_http: '-', ...extra };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: home,
+    MESH_BASE_DIR: dir,
+    PORT_http: '-',
+    KRUN_HBONE_PORT: '-',
+    ...extra,
+  };
   return { dir, env };
 }
 

@@ -60,6 +60,7 @@ describe('krun run off Google Cloud with GOOGLE_APPLICATION_CREDENTIALS', () => 
       HOME: join(work, 'home'),
       MESH_BASE_DIR: work,
       PORT_http: '-',
+      KRUN_HBONE_PORT: '-',
       ...offGoogleCloud,
       GOOGLE_APPLICATION_CREDENTIALS: keyFile,
       METADATA_SERVER_DETECTION: 'none',

@@ -71,6 +71,7 @@ async function workload(extra: Record<string, string> = {}) {
     HOME: join(dir, 'home'),
     MESH_BASE_DIR: dir,
     PORT_http: '-',
+    KRUN_HBONE_PORT: '-',
     ...gcp.env(),
     K_SERVICE: 'fortio',
     K_REVISION: 'fortio-00001-abc',

@@ -21,7 +21,7 @@ execFileSync('go', ['build', '-o', reaper, '.'], {
 const namespace = ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc'];
 // The app orphans a child that exits early, then counts the zombies in the namespace and exits 5.
 const orphaning = '(sleep 0.1 &); sleep 0.5; cat /proc/[0-9]*/stat | grep -c " Z " ; exit 5';
-const env = { PATH: process.env.PATH, HOME: dir, MESH_BASE_DIR: dir, PORT_http: '-' };
+const env = { PATH: process.env.PATH, HOME: dir, MESH_BASE_DIR: dir, PORT_http: '-', KRUN_HBONE_PORT: '-' };
 
 describe('krun as PID 1', () => {
   test('alone, it does not reap orphans: the documented reason to put an init in front of it', async () => {

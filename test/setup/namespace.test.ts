@@ -163,6 +163,7 @@ describe('krun setup-namespace', () => {
       HOME: join(dir, 'home'),
       MESH_BASE_DIR: dir,
       PORT_http: '-',
+      KRUN_HBONE_PORT: '-',
       KUBECONFIG: writeKubeconfig(join(dir, 'identity.kubeconfig'), plane.access, ns, token),
       KRUN_MOUNTS: 'secret:db:/etc/db,configmap:conf:/etc/conf',
     };

@@ -9,6 +9,8 @@ export interface CliResult {
   readonly status: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
+  /** stdout as bytes, for binary output (tunnels). */
+  readonly stdoutBytes: Buffer;
   readonly stderr: string;
 }
 
@@ -45,7 +47,9 @@ export function spawnKrun(args: readonly string[], options: CliOptions = {}): Sp
   const stderr = () => Buffer.concat(err).toString('utf8');
   const exited = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (status, signal) => resolve({ status, signal, stdout: stdout(), stderr: stderr() }));
+    child.on('close', (status, signal) =>
+      resolve({ status, signal, stdout: stdout(), stdoutBytes: Buffer.concat(out), stderr: stderr() }),
+    );
   });
   child.stdin.end(options.input);
   return {

@@ -27,6 +27,8 @@ function systemHints(err: NodeJS.ErrnoException): string[] {
       return ['check the address and port, and that the server is running'];
     case 'ENOTFOUND':
       return ['check the host name; krun only resolves names your system resolver knows'];
+    case 'EADDRINUSE':
+      return ['another process listens on that port: stop it, or choose another port (e.g. KRUN_HBONE_PORT)'];
     case 'EACCES':
     case 'EPERM':
       return ['check the file permissions, or run as a user allowed to do this'];

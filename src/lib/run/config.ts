@@ -36,8 +36,21 @@ export interface RunConfig {
   readonly tokenExpirationSeconds: Value<number>;
   readonly terminationGraceSeconds: Value<number>;
   readonly resyncIntervalSeconds: Value<number>;
+  /** host:port the HBONE server listens on (a bare port means all interfaces), or undefined when it is off. */
+  readonly hboneListen: Value<string | undefined>;
+  /** TLS for the HBONE port (VMs, Docker); undefined serves cleartext HTTP/2 as behind Cloud Run. */
+  readonly hboneTls: Value<{ readonly cert: string; readonly key: string } | undefined>;
+  /** In-process JWT authentication on the HBONE port, for deployments not behind Cloud Run IAM. */
+  readonly hboneAuth: Value<HboneAuth | undefined>;
   /** PORT_<name> targets as host:port: what /_hbone/<name> may reach. */
   readonly ports: Readonly<Record<string, Value<string>>>;
+}
+
+export interface HboneAuth {
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly audience: string;
+  readonly principals: readonly string[];
 }
 
 export interface ConfigInput {
@@ -179,6 +192,57 @@ export function resolveConfig(input: ConfigInput): RunConfig {
         ? { value: parseAddress(appRaw), source: appRaw.source }
         : { value: '127.0.0.1:8080', source: 'default' };
 
+  const hboneRaw = get('hbonePort');
+  // Cloud Run's front end reaches the container on its external interface: all interfaces unless told otherwise.
+  const hboneListen: Value<string | undefined> =
+    hboneRaw?.value === '-'
+      ? { value: undefined, source: hboneRaw.source }
+      : hboneRaw
+        ? {
+            value: /^\d+$/.test(hboneRaw.value)
+              ? `0.0.0.0:${parseAddress(hboneRaw).split(':')[1]}`
+              : parseAddress(hboneRaw),
+            source: hboneRaw.source,
+          }
+        : { value: '0.0.0.0:15009', source: 'default' };
+
+  const [tlsCert, tlsKey] = [get('hboneTlsCert'), get('hboneTlsKey')];
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) {
+    const given = (tlsCert ?? tlsKey) as Value<string>;
+    throw bad(
+      given,
+      'TLS needs both a certificate and a key',
+      'set KRUN_HBONE_TLS_CERT and KRUN_HBONE_TLS_KEY together',
+    );
+  }
+  const hboneTls: Value<{ cert: string; key: string } | undefined> =
+    tlsCert && tlsKey
+      ? { value: { cert: tlsCert.value, key: tlsKey.value }, source: tlsCert.source }
+      : { value: undefined, source: 'unset' };
+  const [issuer, jwks, audience] = [get('hboneJwtIssuer'), get('hboneJwksUri'), get('hboneJwtAudience')];
+  const authParts = [issuer, jwks, audience].filter(Boolean);
+  if (authParts.length > 0 && authParts.length < 3) {
+    throw new UsageError('in-process HBONE authentication needs an issuer, a JWKS URL and an audience', {
+      hints: ['set KRUN_HBONE_JWT_ISSUER, KRUN_HBONE_JWKS_URI and KRUN_HBONE_JWT_AUDIENCE together'],
+    });
+  }
+  const principals = get('hbonePrincipals');
+  const hboneAuth: Value<HboneAuth | undefined> =
+    issuer && jwks && audience
+      ? {
+          value: {
+            issuer: issuer.value,
+            jwksUri: jwks.value,
+            audience: audience.value,
+            principals: (principals?.value ?? '')
+              .split(',')
+              .map((p) => p.trim())
+              .filter(Boolean),
+          },
+          source: issuer.source,
+        }
+      : { value: undefined, source: 'unset' };
+
   const uidRaw = get('uid');
   if (uidRaw && !/^\d+$/.test(uidRaw.value)) throw bad(uidRaw, 'not a numeric UID', 'K8S_UID=1000');
   const mountsRaw = get('mounts');
@@ -208,6 +272,9 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     tokenExpirationSeconds: seconds(get('tokenExpiration'), 3600, 600),
     terminationGraceSeconds: seconds(get('terminationGrace'), 10, 0),
     resyncIntervalSeconds: seconds(get('resyncInterval'), 60, 0.05),
+    hboneListen,
+    hboneTls,
+    hboneAuth,
     ports: resolvePorts(input),
   };
 }

@@ -5,11 +5,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { KrunContext } from '../context.ts';
 import type { Owner } from '../fs/atomic-file.ts';
+import type { HboneServer } from '../hbone/server.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
 import { type RunningApp, startApp } from './app.ts';
 import { findCluster } from './cluster.ts';
 import { type ConfigInput, type GoogleFacts, type RunConfig, resolveConfig } from './config.ts';
+import { startHbone } from './hbone.ts';
 import { loadMeshEnv } from './mesh-env.ts';
 import { syncMount } from './mounts.ts';
 import { httpProbe, type Probe, tcpProbe, waitReady } from './readiness.ts';
@@ -157,6 +159,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   ctx.signal.addEventListener('abort', stopBackground, { once: true });
   const loops: Promise<void>[] = [];
   let app: RunningApp | undefined;
+  let hbone: HboneServer | undefined;
   try {
     const files = await preparePodFiles(resolved, ctx, owner);
     if (files) {
@@ -168,6 +171,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
     }
     const [command, ...args] = options.command;
     if (!command) {
+      hbone = await startHbone(config, ctx);
       log.info('no app command given; running until signalled');
       await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
       return 0;
@@ -191,7 +195,9 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
         appExited: app.exited,
       });
       if (state === 'ready') log.info('app ready', { probe: probe.description });
+      else return await app.exited;
     }
+    hbone = await startHbone(config, ctx);
     return await app.exited;
   } catch (err) {
     // A signal during start-up was forwarded to the app: its status is krun's. Any other failure after the app
@@ -200,6 +206,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
     if (app) await app.stop();
     throw err;
   } finally {
+    await hbone?.close();
     background.abort();
     ctx.signal.removeEventListener('abort', stopBackground);
     await Promise.all(loops);

@@ -22,7 +22,14 @@ export type SettingKey =
   | 'istioTokenAudience'
   | 'tokenExpiration'
   | 'terminationGrace'
-  | 'resyncInterval';
+  | 'resyncInterval'
+  | 'hbonePort'
+  | 'hboneTlsCert'
+  | 'hboneTlsKey'
+  | 'hboneJwtIssuer'
+  | 'hboneJwksUri'
+  | 'hboneJwtAudience'
+  | 'hbonePrincipals';
 
 export interface SettingSpec {
   readonly key: SettingKey;
@@ -139,6 +146,43 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'KRUN_RESYNC_INTERVAL',
     flag: 'resync-interval',
     summary: 'Seconds between re-reads of mounted Secrets and ConfigMaps',
+  },
+  {
+    key: 'hbonePort',
+    env: 'KRUN_HBONE_PORT',
+    flag: 'hbone-port',
+    summary: 'HBONE tunnel server port (all interfaces) or host:port; - turns it off',
+  },
+  {
+    key: 'hboneTlsCert',
+    env: 'KRUN_HBONE_TLS_CERT',
+    flag: 'hbone-tls-cert',
+    summary: 'Serve HBONE over TLS with this certificate chain (PEM file)',
+  },
+  {
+    key: 'hboneTlsKey',
+    env: 'KRUN_HBONE_TLS_KEY',
+    flag: 'hbone-tls-key',
+    summary: 'Private key (PEM file) of that certificate',
+  },
+  {
+    key: 'hboneJwtIssuer',
+    env: 'KRUN_HBONE_JWT_ISSUER',
+    flag: 'hbone-jwt-issuer',
+    summary: 'Require a bearer JWT from this issuer on HBONE',
+  },
+  { key: 'hboneJwksUri', env: 'KRUN_HBONE_JWKS_URI', flag: 'hbone-jwks-uri', summary: "The issuer's JWKS URL" },
+  {
+    key: 'hboneJwtAudience',
+    env: 'KRUN_HBONE_JWT_AUDIENCE',
+    flag: 'hbone-jwt-audience',
+    summary: 'Audience the JWT must name',
+  },
+  {
+    key: 'hbonePrincipals',
+    env: 'KRUN_HBONE_PRINCIPALS',
+    flag: 'hbone-principals',
+    summary: 'Comma-separated emails or subjects allowed (default: any valid token)',
   },
 ];
 

@@ -1,0 +1,86 @@
+// Where the bearer token of each tunnel request comes from. Asked once per tunnel, so long-lived forwarders pick up
+// refreshed credentials: Google ID tokens are cached until shortly before they expire, token files are re-read.
+import { readFile } from 'node:fs/promises';
+import { TransportError } from '../errors.ts';
+
+export interface TokenSource {
+  /** A bearer token, or undefined to send none. */
+  token(): Promise<string | undefined>;
+}
+
+export const noToken: TokenSource = { token: async () => undefined };
+
+export function staticToken(token: string): TokenSource {
+  return { token: async () => token };
+}
+
+/** Re-read on every use: projected Kubernetes tokens and other rotated files stay current. */
+export function fileToken(
+  path: string,
+  read: (path: string) => Promise<string> = (p) => readFile(p, 'utf8'),
+): TokenSource {
+  return {
+    async token() {
+      try {
+        const text = (await read(path)).trim();
+        if (text === '') throw new Error('the file is empty');
+        return text;
+      } catch (err) {
+        throw new TransportError(`cannot read the token file ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+  };
+}
+
+export interface GoogleIdTokenOptions {
+  /** The ID token's audience: Cloud Run wants the service URL (`https://host`). */
+  readonly audience: string;
+  /** Mint the token as this service account, with the user's credentials as the source. */
+  readonly impersonate?: string;
+}
+
+const CREDENTIAL_HINTS = [
+  'gcloud auth application-default login',
+  'or pass --token / --token-file, or --auth=none for a server without authentication',
+];
+
+/**
+ * A Google ID token for the service from Application Default Credentials (a service-account key, `gcloud auth
+ * application-default login` user or impersonation credentials, or the metadata server), optionally impersonating
+ * a service account. google-auth-library is loaded on first use only.
+ */
+export function googleIdToken(options: GoogleIdTokenOptions): TokenSource {
+  type IdTokenClient = import('google-auth-library').IdTokenClient;
+  let client: Promise<IdTokenClient> | undefined;
+  const create = async (): Promise<IdTokenClient> => {
+    const { GoogleAuth, IdTokenClient, Impersonated } = await import('google-auth-library');
+    const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
+    if (!options.impersonate) return auth.getIdTokenClient(options.audience);
+    const sourceClient = await auth.getClient();
+    const impersonated = new Impersonated({
+      sourceClient,
+      targetPrincipal: options.impersonate,
+      targetScopes: ['https://www.googleapis.com/auth/cloud-platform'],
+      delegates: [],
+    });
+    return new IdTokenClient({
+      targetAudience: options.audience,
+      idTokenProvider: { fetchIdToken: (aud: string) => impersonated.fetchIdToken(aud, { includeEmail: true }) },
+    });
+  };
+  return {
+    async token() {
+      try {
+        client ??= create();
+        const headers = await (await client).getRequestHeaders();
+        return headers.get('authorization')?.replace(/^Bearer\s+/i, '') ?? undefined;
+      } catch (err) {
+        client = undefined;
+        throw new TransportError(`cannot get a Google ID token for ${options.audience}: ${(err as Error).message}`, {
+          hints: CREDENTIAL_HINTS,
+          cause: err,
+        });
+      }
+    },
+  };
+}

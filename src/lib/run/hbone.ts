@@ -1,0 +1,63 @@
+// The launcher's HBONE port: started last, once the app is ready, so Cloud Run sees the instance as listening only
+// when it can serve. Tunnels reach only the allow-listed targets: the SSH debug server, the mesh's inbound port,
+// the app, and the PORT_<name> targets of the configuration (environment and mesh-env).
+import { readFile } from 'node:fs/promises';
+import type { KrunContext } from '../context.ts';
+import { UsageError } from '../errors.ts';
+import type { HboneServer } from '../hbone/server.ts';
+import type { HboneAuth, RunConfig } from './config.ts';
+
+function split(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+async function readSetting(path: string, name: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${name}=${path} can't be read: ${(err as Error).message}`);
+  }
+}
+
+async function authenticator(auth: HboneAuth) {
+  const { createJwtVerifier } = await import('../hbone/jwt.ts');
+  const { jwtAuthenticator } = await import('../hbone/auth.ts');
+  const verifier = createJwtVerifier({ issuers: [auth.issuer], audiences: [auth.audience], jwksUri: auth.jwksUri });
+  return jwtAuthenticator({ verifier, principals: auth.principals });
+}
+
+export async function startHbone(config: RunConfig, ctx: KrunContext): Promise<HboneServer | undefined> {
+  const listen = config.hboneListen.value;
+  if (!listen) return undefined;
+  const { startHboneServer } = await import('../hbone/server.ts');
+  const { TargetTable } = await import('../hbone/targets.ts');
+  const app = config.appAddress.value ? split(config.appAddress.value) : undefined;
+  // The reverse proxy and the app target assume the app on loopback, as in a Pod.
+  const appPort = app && (app.host === '127.0.0.1' || app.host === 'localhost') ? app.port : undefined;
+  const named = Object.fromEntries(Object.entries(config.ports).map(([name, v]) => [name, v.value]));
+  const tls = config.hboneTls.value;
+  const auth = config.hboneAuth.value;
+  const server = await startHboneServer({
+    listen: split(listen),
+    targets: new TargetTable({ ...(appPort === undefined ? {} : { appPort }), named }),
+    ...(appPort === undefined ? {} : { appPort }),
+    ...(tls
+      ? {
+          tls: {
+            cert: await readSetting(tls.cert, 'KRUN_HBONE_TLS_CERT'),
+            key: await readSetting(tls.key, 'KRUN_HBONE_TLS_KEY'),
+          },
+        }
+      : {}),
+    ...(auth ? { auth: await authenticator(auth) } : {}),
+    log: ctx.log.with({ component: 'hbone' }),
+  });
+  ctx.log.info('HBONE listening', {
+    address: `${server.address.address}:${server.address.port}`,
+    tls: tls !== undefined,
+    auth: auth ? auth.issuer : 'none (Cloud Run IAM in front)',
+    targets: Object.keys(named).length,
+  });
+  return server;
+}
