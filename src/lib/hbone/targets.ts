@@ -2,11 +2,9 @@
 // target by `/_hbone/<port or name>` or by a CONNECT `:authority host:port`; nothing outside this table is dialled.
 // The original krun dialled `PORT_<name>` values as-is, so the bare ports its own samples set (`PORT_grpc=8079`)
 // failed; here a bare port always means 127.0.0.1:port.
+import { type HostPort, parseHostPort } from '../net/address.ts';
 
-export interface TargetAddress {
-  readonly host: string;
-  readonly port: number;
-}
+export type TargetAddress = HostPort;
 
 export interface Target extends TargetAddress {
   /** The name the table knows it by: `ssh`, `mtls`, `app` or the `<name>` of `PORT_<name>`. */
@@ -34,22 +32,6 @@ export class TargetSpecError extends Error {}
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-function parsePort(text: string): number | undefined {
-  if (!/^\d{1,5}$/.test(text)) return undefined;
-  const port = Number(text);
-  return port >= 1 && port <= 65535 ? port : undefined;
-}
-
-/** `host:port`, `[v6]:port` or a bare port (127.0.0.1); undefined if it is neither. */
-export function parseAddress(text: string): TargetAddress | undefined {
-  const bare = parsePort(text);
-  if (bare !== undefined) return { host: '127.0.0.1', port: bare };
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:/[\]]+)):(\d+)$/.exec(text);
-  const host = m?.[1] ?? m?.[2];
-  const port = m?.[3] === undefined ? undefined : parsePort(m[3]);
-  return host === undefined || port === undefined ? undefined : { host: host.toLowerCase(), port };
-}
-
 function isLoopback(host: string): boolean {
   return LOOPBACK_HOSTS.has(host) || host.startsWith('127.');
 }
@@ -70,7 +52,7 @@ export class TargetTable {
     }
     for (const [name, spec] of Object.entries(options.named ?? {})) {
       if (!NAME.test(name)) throw new TargetSpecError(`invalid tunnel target name "${name}"`);
-      const address = parseAddress(spec.trim());
+      const address = parseHostPort(spec.trim());
       if (!address) throw new TargetSpecError(`PORT_${name}="${spec}" is neither a port nor host:port`);
       this.#add({ name, ...address }, [name]);
     }
@@ -99,7 +81,7 @@ export class TargetTable {
    * local (loopback) target listens on that port. Anything else is not allowed.
    */
   byAuthority(authority: string): Target | undefined {
-    const address = parseAddress(authority);
+    const address = parseHostPort(authority);
     if (!address || !authority.includes(':')) return undefined;
     const exact = this.#targets.find((t) => t.host === address.host && t.port === address.port);
     if (exact) return exact;

@@ -3,6 +3,7 @@
 // caller passes in everything (flags, env, mesh-env, what the kubeconfig says), so tests need no process state.
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
+import { formatHostPort, type HostPort, parseHostPort } from '../net/address.ts';
 import { type Mount, parseMounts } from './mounts.ts';
 import { PORT_PREFIX, SETTINGS, type SettingKey, type SettingSpec } from './settings.ts';
 
@@ -106,18 +107,19 @@ function bad(raw: Value<string>, what: string, hint: string): UsageError {
   return new UsageError(`${raw.source} is "${raw.value}": ${what}`, { hints: [hint] });
 }
 
-/** A port number alone means the app's loopback; otherwise host:port. Fixes the original's bare-port dial bug. */
-export function parseAddress(raw: Value<string>): string {
-  const value = raw.value.trim();
-  const port = (p: string) => /^\d+$/.test(p) && Number(p) > 0 && Number(p) < 65536;
-  if (port(value)) return `127.0.0.1:${value}`;
-  const m = /^(\[[^\]]+\]|[^:[\]]+):(\d+)$/.exec(value);
-  if (m?.[1] && m[2] && port(m[2])) return value;
-  throw bad(
-    raw,
-    'not a port or host:port',
-    `${raw.source.split(' ')[1]}=8080 or ${raw.source.split(' ')[1]}=127.0.0.1:8080`,
-  );
+/** A host:port setting normalised (a bare port means loopback), keeping its source. */
+function address(raw: Value<string>): Value<string>;
+function address(raw: Raw): Value<string> | undefined;
+function address(raw: Raw): Value<string> | undefined {
+  return raw ? { value: formatHostPort(parseAddress(raw)), source: raw.source } : undefined;
+}
+
+/** The setting as a host:port, a bare port meaning the workload's loopback; a usage error otherwise. */
+export function parseAddress(raw: Value<string>): HostPort {
+  const address = parseHostPort(raw.value);
+  if (address) return address;
+  const name = raw.source.split(' ')[1];
+  throw bad(raw, 'not a port or host:port', `${name}=8080 or ${name}=127.0.0.1:8080`);
 }
 
 function seconds(raw: Raw, fallback: number, min: number): Value<number> {
@@ -189,7 +191,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     appRaw?.value === '-'
       ? { value: undefined, source: appRaw.source }
       : appRaw
-        ? { value: parseAddress(appRaw), source: appRaw.source }
+        ? address(appRaw)
         : { value: '127.0.0.1:8080', source: 'default' };
 
   const hboneRaw = get('hbonePort');
@@ -199,9 +201,9 @@ export function resolveConfig(input: ConfigInput): RunConfig {
       ? { value: undefined, source: hboneRaw.source }
       : hboneRaw
         ? {
-            value: /^\d+$/.test(hboneRaw.value)
-              ? `0.0.0.0:${parseAddress(hboneRaw).split(':')[1]}`
-              : parseAddress(hboneRaw),
+            value: /^\d+$/.test(hboneRaw.value.trim())
+              ? `0.0.0.0:${parseAddress(hboneRaw).port}`
+              : formatHostPort(parseAddress(hboneRaw)),
             source: hboneRaw.source,
           }
         : { value: '0.0.0.0:15009', source: 'default' };
@@ -262,7 +264,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     baseDir,
     appAddress,
     startupProbeHttp: optional(get('startupProbeHttp')),
-    startupProbeTcp: optional(get('startupProbeTcp')),
+    startupProbeTcp: optional(address(get('startupProbeTcp'))),
     startupTimeoutSeconds: seconds(get('startupTimeout'), 60, 0),
     uid: uidRaw ? { value: Number(uidRaw.value), source: uidRaw.source } : { value: undefined, source: 'unset' },
     mounts: mountsRaw
@@ -286,7 +288,7 @@ function resolvePorts(input: ConfigInput): Record<string, Value<string>> {
     for (const [key, value] of entries) {
       if (!key.startsWith(PORT_PREFIX) || key === 'PORT_http' || !value) continue;
       const name = key.slice(PORT_PREFIX.length);
-      ports[name] = { value: parseAddress({ value, source: `${origin} ${key}` }), source: `${origin} ${key}` };
+      ports[name] = address({ value, source: `${origin} ${key}` });
     }
   };
   add(Object.entries(input.meshEnv), 'mesh-env');

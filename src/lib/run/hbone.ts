@@ -5,12 +5,8 @@ import { readFile } from 'node:fs/promises';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import type { HboneServer } from '../hbone/server.ts';
+import { parseHostPort } from '../net/address.ts';
 import type { HboneAuth, RunConfig } from './config.ts';
-
-function split(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
-}
 
 async function readSetting(path: string, name: string): Promise<string> {
   try {
@@ -32,14 +28,14 @@ export async function startHbone(config: RunConfig, ctx: KrunContext): Promise<H
   if (!listen) return undefined;
   const { startHboneServer } = await import('../hbone/server.ts');
   const { TargetTable } = await import('../hbone/targets.ts');
-  const app = config.appAddress.value ? split(config.appAddress.value) : undefined;
+  const app = config.appAddress.value ? parseHostPort(config.appAddress.value) : undefined;
   // The reverse proxy and the app target assume the app on loopback, as in a Pod.
   const appPort = app && (app.host === '127.0.0.1' || app.host === 'localhost') ? app.port : undefined;
   const named = Object.fromEntries(Object.entries(config.ports).map(([name, v]) => [name, v.value]));
   const tls = config.hboneTls.value;
   const auth = config.hboneAuth.value;
   const server = await startHboneServer({
-    listen: split(listen),
+    listen: parseHostPort(listen) ?? { port: 15009 },
     targets: new TargetTable({ ...(appPort === undefined ? {} : { appPort }), named }),
     ...(appPort === undefined ? {} : { appPort }),
     ...(tls

@@ -3,6 +3,7 @@
 import { connect } from 'node:net';
 import type { Clock } from '../context.ts';
 import { KrunError } from '../errors.ts';
+import { parseHostPort } from '../net/address.ts';
 
 export interface Probe {
   readonly description: string;
@@ -27,9 +28,7 @@ export function httpProbe(url: string): Probe {
 }
 
 export function tcpProbe(address: string): Probe {
-  const i = address.lastIndexOf(':');
-  const host = address.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(i + 1));
+  const { host, port } = parseHostPort(address) ?? { host: address, port: 0 };
   return {
     description: `a TCP connection to ${address}`,
     check: () =>
