@@ -3,34 +3,22 @@
 // token at the emulator's token endpoint, krun finds the GKE cluster in the key's project, and connects to the real
 // kube-apiserver as the account's email (which the apiserver maps to the Google identity, as GKE does).
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
-import { controlPlane } from '../support/control-plane/shared.ts';
-import { type GcpEmulator, startGcpEmulator } from '../support/gcp/index.ts';
-import { TestKube } from '../support/kube.ts';
+import { gcpTestbed } from '../support/gcp/testbed.ts';
 
 /** The key's project, with the cluster; the emulator's default project is another. */
 const PROJECT = 'dev-keys-proj';
-const plane = await controlPlane();
-const kube = new TestKube(plane.access);
-const work = await mkdtemp(join(tmpdir(), 'krun-gke-key-'));
-let gcp: GcpEmulator;
+const { plane, kube, gcp, work } = await gcpTestbed('gke-key', {
+  projectId: 'unrelated-proj',
+  projectNumber: '999988887777',
+});
 
 before(async () => {
-  gcp = await startGcpEmulator({
-    projectId: 'unrelated-proj',
-    projectNumber: '999988887777',
-    accessTokenKey: plane.gcpAccessTokenKey,
-  });
   gcp.state.addProject({ projectId: PROJECT, projectNumber: '444455556666' });
   gcp.state.addCluster({ projectId: PROJECT, name: 'dev-mesh', location: 'europe-west1', kube: plane.access });
-});
-after(async () => {
-  await gcp.stop();
-  await rm(work, { recursive: true, force: true });
 });
 
 describe('krun run off Google Cloud with GOOGLE_APPLICATION_CREDENTIALS', () => {

@@ -3,28 +3,20 @@
 // (which the apiserver maps to the Google service account, as GKE does), and writes the Pod files.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
-import { controlPlane } from '../support/control-plane/shared.ts';
-import { type GcpEmulator, startGcpEmulator } from '../support/gcp/index.ts';
-import { TestKube } from '../support/kube.ts';
+import { gcpTestbed } from '../support/gcp/testbed.ts';
 
 const PROJECT = 'mesh-proj';
-const plane = await controlPlane();
-const kube = new TestKube(plane.access);
-const work = await mkdtemp(join(tmpdir(), 'krun-gke-'));
-let gcp: GcpEmulator;
+const { plane, kube, gcp, work } = await gcpTestbed('gke', {
+  projectId: PROJECT,
+  projectNumber: '111122223333',
+  region: 'us-central1',
+});
 
 before(async () => {
-  gcp = await startGcpEmulator({
-    projectId: PROJECT,
-    projectNumber: '111122223333',
-    region: 'us-central1',
-    accessTokenKey: plane.gcpAccessTokenKey,
-  });
   // The preferred cluster (mesh label, own region) is down; the labelled one in another region is the real apiserver;
   // an `istio` cluster in the own region must not win over a labelled one.
   gcp.state.addCluster({
@@ -41,10 +33,6 @@ before(async () => {
     resourceLabels: { mesh_id: 'proj-111122223333' },
   });
   gcp.state.addCluster({ name: 'istio-central', location: 'us-central1', kube: plane.access });
-});
-after(async () => {
-  await gcp.stop();
-  await rm(work, { recursive: true, force: true });
 });
 
 let n = 0;

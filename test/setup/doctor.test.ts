@@ -2,36 +2,24 @@
 // setup-namespace passes every check; each deliberately broken piece then fails with the fix that repairs it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
-import { controlPlane } from '../support/control-plane/shared.ts';
-import { type GcpEmulator, startGcpEmulator } from '../support/gcp/index.ts';
-import { TestKube } from '../support/kube.ts';
+import { gcpTestbed } from '../support/gcp/testbed.ts';
 import { writeKubeconfig } from '../support/kubeconfig.ts';
 
 const PROJECT = 'doctor-proj';
 const OPERATOR = '333344445555-compute@developer.gserviceaccount.com';
-const plane = await controlPlane();
-const kube = new TestKube(plane.access);
-const work = await mkdtemp(join(tmpdir(), 'krun-doctor-'));
-let gcp: GcpEmulator;
+const { plane, kube, gcp, work } = await gcpTestbed('doctor', {
+  projectId: PROJECT,
+  projectNumber: '333344445555',
+  serviceAccount: OPERATOR,
+});
 
 before(async () => {
-  gcp = await startGcpEmulator({
-    projectId: PROJECT,
-    projectNumber: '333344445555',
-    accessTokenKey: plane.gcpAccessTokenKey,
-    serviceAccount: OPERATOR,
-  });
   gcp.state.grant(`projects/${PROJECT}`, 'roles/iam.serviceAccountAdmin', OPERATOR);
   gcp.state.grant(`projects/${PROJECT}`, 'roles/resourcemanager.projectIamAdmin', OPERATOR);
-});
-after(async () => {
-  await gcp.stop();
-  await rm(work, { recursive: true, force: true });
 });
 
 async function operatorEnv() {

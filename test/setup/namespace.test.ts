@@ -3,32 +3,25 @@
 // `krun run`, authenticated as the namespace's Google identity, can do all it needs there and nothing elsewhere.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
-import { controlPlane } from '../support/control-plane/shared.ts';
-import { type GcpEmulator, startGcpEmulator } from '../support/gcp/index.ts';
-import { statusOf, TestKube } from '../support/kube.ts';
+import { gcpTestbed } from '../support/gcp/testbed.ts';
+import { statusOf } from '../support/kube.ts';
 import { writeKubeconfig } from '../support/kubeconfig.ts';
 
 const PROJECT = 'setup-proj';
 const OPERATOR = '222233334444-compute@developer.gserviceaccount.com';
-const plane = await controlPlane();
-const kube = new TestKube(plane.access);
-const work = await mkdtemp(join(tmpdir(), 'krun-setup-ns-'));
-let gcp: GcpEmulator;
+const { plane, kube, gcp, work } = await gcpTestbed('setup-ns', {
+  projectId: PROJECT,
+  projectNumber: '222233334444',
+  serviceAccount: OPERATOR,
+});
 /** A namespace set up before the tests: the shared istio-system Role exists, and its Secrets are another's. */
 const first = freshNamespace();
 
 before(async () => {
-  gcp = await startGcpEmulator({
-    projectId: PROJECT,
-    projectNumber: '222233334444',
-    accessTokenKey: plane.gcpAccessTokenKey,
-    serviceAccount: OPERATOR,
-  });
   // The operator running setup-namespace may create service accounts and change the project's policy.
   gcp.state.grant(`projects/${PROJECT}`, 'roles/iam.serviceAccountAdmin', OPERATOR);
   gcp.state.grant(`projects/${PROJECT}`, 'roles/resourcemanager.projectIamAdmin', OPERATOR);
@@ -36,10 +29,6 @@ before(async () => {
   const r = await krun(['setup-namespace', first, '--project', PROJECT, '--yes'], { cleanEnv: env });
   assert.equal(r.status, 0, r.stderr);
   await kube.post(`/api/v1/namespaces/${first}/secrets`, { metadata: { name: 'db' }, stringData: { user: 'carol' } });
-});
-after(async () => {
-  await gcp.stop();
-  await rm(work, { recursive: true, force: true });
 });
 
 /** A namespace name nobody has used, short enough for its Google service account id. */
