@@ -18,6 +18,7 @@ const { plane, kube, gcp, work } = await gcpTestbed('setup-ns', {
   projectNumber: '222233334444',
   serviceAccount: OPERATOR,
 });
+let n = 0;
 /** A namespace set up before the tests: the shared istio-system Role exists, and its Secrets are another's. */
 const first = freshNamespace();
 
@@ -36,7 +37,6 @@ function freshNamespace(): string {
   return `sn-${randomBytes(4).toString('hex')}`;
 }
 
-let n = 0;
 /** The operator's environment: the admin kubeconfig, and the emulator as Google Cloud. */
 async function operatorEnv(extra: Record<string, string> = {}) {
   const dir = join(work, `case-${++n}`);
