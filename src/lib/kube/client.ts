@@ -67,6 +67,10 @@ const PLURALS: Readonly<Record<string, string>> = {
   Gateway: 'gateways',
   PeerAuthentication: 'peerauthentications',
   Sidecar: 'sidecars',
+  Node: 'nodes',
+  RuntimeClass: 'runtimeclasses',
+  Job: 'jobs',
+  DaemonSet: 'daemonsets',
 };
 
 /** The REST path of an object: `/api/v1/namespaces/ns/serviceaccounts/default`, `/apis/rbac…/roles/x`. */
