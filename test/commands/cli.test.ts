@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const manifest = JSON.parse(readFileSync(new URL('../../oclif.manifest.json', import.meta.url), 'utf8')) as {
   commands: Record<string, { summary?: string }>;
 };
@@ -19,16 +20,25 @@ describe('krun', () => {
     assert.equal(r.stderr, '');
   });
 
-  test('--help lists every command with its one-line summary', async () => {
-    const r = await krun(['--help']);
-    assert.equal(r.status, 0);
+  test('--help lists every command with its one-line summary (topic commands under their topic)', async () => {
+    const root = await krun(['--help']);
+    assert.equal(root.status, 0);
     const ids = Object.keys(manifest.commands);
     assert.ok(ids.length > 0);
+    const topics = new Set<string>();
     for (const id of ids) {
       const summary = manifest.commands[id]?.summary;
       assert.ok(summary, `command ${id} has a summary`);
-      assert.match(r.stdout, new RegExp(`^ {2}${id.replaceAll(':', ' ')} +${summary}$`, 'm'));
+      const [topic, ...rest] = id.split(':');
+      if (rest.length === 0) {
+        assert.match(root.stdout, new RegExp(`^ {2}${id} +${escape(summary)}$`, 'm'));
+        continue;
+      }
+      topics.add(topic ?? '');
+      const help = (await krun([topic ?? '', '--help'])).stdout;
+      assert.match(help, new RegExp(`^ {2}${id.replaceAll(':', ' ')} +${escape(summary)}$`, 'm'));
     }
+    for (const topic of topics) assert.match(root.stdout, new RegExp(`^ {2}${topic} +\\S`, 'm'));
   });
 
   test('version -o json prints the object, -o yaml the same as YAML', async () => {
