@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const manifest = JSON.parse(readFileSync(new URL('../../oclif.manifest.json', import.meta.url), 'utf8')) as {
   commands: Record<string, { summary?: string }>;
 };
@@ -31,12 +31,12 @@ describe('krun', () => {
       assert.ok(summary, `command ${id} has a summary`);
       const [topic, ...rest] = id.split(':');
       if (rest.length === 0) {
-        assert.match(root.stdout, new RegExp(`^ {2}${id} +${escape(summary)}$`, 'm'));
+        assert.match(root.stdout, new RegExp(`^ {2}${id} +${escapeRegExp(summary)}$`, 'm'));
         continue;
       }
       topics.add(topic ?? '');
       const help = (await krun([topic ?? '', '--help'])).stdout;
-      assert.match(help, new RegExp(`^ {2}${id.replaceAll(':', ' ')} +${escape(summary)}$`, 'm'));
+      assert.match(help, new RegExp(`^ {2}${id.replaceAll(':', ' ')} +${escapeRegExp(summary)}$`, 'm'));
     }
     for (const topic of topics) assert.match(root.stdout, new RegExp(`^ {2}${topic} +\\S`, 'm'));
   });
