@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { outputFlag } from '../lib/cli/flags.ts';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
 import { KrunError } from '../lib/errors.ts';
@@ -7,10 +7,14 @@ import { contextFlag, kubeconfigFlag, projectFlag } from '../lib/setup/flags.ts'
 export default class Doctor extends KrunCommand {
   static override summary = 'Check what krun run needs, and say how to fix it';
   static override description =
-    "Checks, one line each: Google credentials, the namespace's Google service account and its project role, the cluster's reachability, the namespace and its ServiceAccount, the identity's RBAC (by SubjectAccessReview), istio-system/mesh-env and its keys, and the Istio CRDs. Read-only. Exits 1 when any check fails.";
+    "Checks, one line each: Google credentials, the namespace's Google service account and its project role, the cluster's reachability, the namespace and its ServiceAccount, the identity's RBAC (by SubjectAccessReview), istio-system/mesh-env and its keys, and the Istio CRDs; with SERVICE, that its registration (krun register) exists and points at its current URL, and that it uses HTTP/2 end to end on port 15009. Read-only. Exits 1 when any check fails.";
   static override examples = [
     '# Check namespace fortio in project my-project\n<%= config.bin %> <%= command.id %> -n fortio --project my-project',
+    '# Also check Cloud Run service fortio\n<%= config.bin %> <%= command.id %> fortio -n fortio --project my-project --region us-central1',
   ];
+  static override args = {
+    service: Args.string({ description: 'Also check this Cloud Run service: its registration and HTTP/2 port' }),
+  };
   static override flags = {
     namespace: Flags.string({
       char: 'n',
@@ -18,6 +22,10 @@ export default class Doctor extends KrunCommand {
       env: 'KRUN_NAMESPACE',
     }),
     project: projectFlag,
+    region: Flags.string({
+      summary: "The Cloud Run service's region (default: CLOUDSDK_RUN_REGION)",
+      env: 'KRUN_REGION',
+    }),
     'service-account': Flags.string({
       summary: "The workload's Kubernetes ServiceAccount (default: default)",
       env: 'KRUN_SERVICE_ACCOUNT',
@@ -28,13 +36,15 @@ export default class Doctor extends KrunCommand {
   };
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(Doctor);
+    const { args, flags } = await this.parse(Doctor);
     const { doctor, formatChecks } = await import('../lib/setup/doctor.ts');
     const checks = await doctor(
       {
         namespace: flags.namespace,
         project: flags.project,
         serviceAccount: flags['service-account'],
+        service: args.service,
+        region: flags.region,
         kubeconfig: flags.kubeconfig,
         context: flags.context,
       },

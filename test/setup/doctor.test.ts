@@ -156,4 +156,64 @@ describe('krun doctor', () => {
     assert.match(r.stdout, /fix: krun setup-namespace nobody --project doctor-proj\n/);
     assert.match(r.stdout, /fix: check kubeconfig .*down\.kubeconfig/);
   });
+
+  test('with SERVICE: the registration points at the current URL, and the service uses HTTP/2 on 15009', async () => {
+    // Given a registered HTTP/2 service on port 15009, and an HTTP/1 one nobody registered
+    gcp.state.grant(`projects/${PROJECT}`, 'roles/run.viewer', OPERATOR);
+    const good = gcp.state.addRunService({ name: 'dr-h2', http2: true });
+    good.containerPort = 15009;
+    gcp.state.addRunService({ name: 'dr-h1' });
+    const url = gcp.state.runServiceUrls(good)[0] ?? '';
+    const ns = await kube.createNamespace('drs');
+    const env = await operatorEnv();
+    const where = ['-n', ns, '--project', PROJECT, '--region', 'us-central1'];
+    const reg = await krun(['register', 'dr-h2', ...where, '--gate-address', '10.1.1.1'], { cleanEnv: env });
+    assert.equal(reg.status, 0, reg.stderr);
+    const serviceLines = (stdout: string) =>
+      stdout
+        .split('\n')
+        .filter((l) => /^(PASS|FAIL) {2}(Cloud Run service|registration of)/.test(l))
+        .join('\n');
+
+    // When
+    const ok = await krun(['doctor', 'dr-h2', ...where], { cleanEnv: env });
+    // Then its three checks pass
+    assert.equal(
+      serviceLines(ok.stdout),
+      [
+        `PASS  Cloud Run service dr-h2 (${url})`,
+        'PASS  Cloud Run service dr-h2 uses HTTP/2 end to end on port 15009',
+        `PASS  registration of dr-h2 in namespace ${ns} (${url} via 10.1.1.1)`,
+      ].join('\n'),
+    );
+
+    // Given the registration pointing at an old URL
+    const path = `/api/v1/namespaces/${ns}/services/dr-h2`;
+    const svc = await kube.get<{ metadata: { annotations: Record<string, string> } }>(path);
+    svc.metadata.annotations['krun.dev/cloud-run-url'] = 'https://dr-h2-old-uc.a.run.app';
+    await kube.request('PUT', path, svc);
+    // When
+    const stale = await krun(['doctor', 'dr-h2', ...where], { cleanEnv: env });
+    // Then
+    assert.equal(stale.status, 1);
+    assert.match(
+      stale.stdout,
+      new RegExp(
+        `FAIL {2}registration of dr-h2 in namespace ${ns}: points at https://dr-h2-old-uc\\.a\\.run\\.app, but the service's URL is ${url.replaceAll('.', '\\.')}\n {6}fix: krun register dr-h2 -n ${ns} --project ${PROJECT} --region us-central1\n`,
+      ),
+    );
+
+    // When the HTTP/1 service is checked
+    const h1 = await krun(['doctor', 'dr-h1', ...where], { cleanEnv: env });
+    // Then both its HTTP/2 setting and its missing registration fail, with their fixes
+    assert.equal(h1.status, 1);
+    assert.match(
+      h1.stdout,
+      /FAIL {2}Cloud Run service dr-h1 uses HTTP\/2 end to end on port 15009: ports: http1 8080\n {6}fix: gcloud run services update dr-h1 --region us-central1 --use-http2 --port 15009\n/,
+    );
+    assert.match(
+      h1.stdout,
+      new RegExp(`FAIL {2}registration of dr-h1 in namespace ${ns}: not found\\n {6}fix: krun register dr-h1 -n ${ns}`),
+    );
+  });
 });

@@ -58,7 +58,7 @@ export async function callerEmail(auth: GoogleAuth): Promise<string | undefined>
   );
 }
 
-interface CallSpec {
+export interface CallSpec {
   readonly method: 'GET' | 'POST';
   readonly url: string;
   readonly body?: unknown;
@@ -69,7 +69,8 @@ interface CallSpec {
   readonly role: string;
 }
 
-async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSignal): Promise<T> {
+/** One REST call through google-auth-library, its failures turned into errors that name the fix. */
+export async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSignal): Promise<T> {
   try {
     const res = await auth.request<T>({
       url: spec.url,
@@ -107,7 +108,7 @@ async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSignal): 
   }
 }
 
-function statusOf(err: unknown): number | undefined {
+export function statusOf(err: unknown): number | undefined {
   const s = (err as { status?: unknown }).status;
   return typeof s === 'number' ? s : undefined;
 }

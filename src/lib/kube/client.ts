@@ -73,13 +73,18 @@ const PLURALS: Readonly<Record<string, string>> = {
   DaemonSet: 'daemonsets',
 };
 
+/** The REST path of a kind's collection: `/api/v1/namespaces/ns/services`, `/apis/rbac…/clusterroles`. */
+export function collectionPath(apiVersion: string, kind: string, namespace?: string): string {
+  const plural = PLURALS[kind];
+  if (!plural) throw new KrunError(`krun doesn't know the resource of kind ${kind}`);
+  const root = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  return `${root}${namespace ? `/namespaces/${namespace}` : ''}/${plural}`;
+}
+
 /** The REST path of an object: `/api/v1/namespaces/ns/serviceaccounts/default`, `/apis/rbac…/roles/x`. */
 export function objectPath(object: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): string {
-  const plural = PLURALS[object.kind];
-  if (!plural) throw new KrunError(`krun doesn't know the resource of kind ${object.kind}`);
-  const root = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
-  const ns = object.metadata.namespace ? `/namespaces/${object.metadata.namespace}` : '';
-  return `${root}${ns}/${plural}/${encodeURIComponent(object.metadata.name)}`;
+  const collection = collectionPath(object.apiVersion, object.kind, object.metadata.namespace);
+  return `${collection}/${encodeURIComponent(object.metadata.name)}`;
 }
 
 /** The field manager krun's server-side applies use. */
@@ -176,6 +181,12 @@ export class KubeClient {
       if (apiStatus(err) === 404) return false;
       throw err;
     }
+  }
+
+  /** The objects of a collection (`collectionPath()`) whose labels match `labelSelector` (`a=b,c=d`). */
+  async list<T = KubeObject>(path: string, labelSelector: string, options?: RequestOptions): Promise<T[]> {
+    const list = await this.get<{ items?: T[] }>(`${path}?labelSelector=${encodeURIComponent(labelSelector)}`, options);
+    return list.items ?? [];
   }
 
   /** The object at `path`, or undefined when it does not exist. */

@@ -5,7 +5,14 @@ import type { KrunContext } from '../context.ts';
 import { callerEmail, getProjectPolicy, getServiceAccount, googleAuth, hasMember, memberOf } from '../gcp/iam-admin.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { type KubeTarget, kubeClient } from './kube.ts';
-import { CLUSTER_VIEWER_ROLE, checkNamespace, googleServiceAccountEmail, ISTIO_SYSTEM, MESH_ENV } from './names.ts';
+import {
+  CLUSTER_VIEWER_ROLE,
+  checkNamespace,
+  checkRunServiceName,
+  googleServiceAccountEmail,
+  ISTIO_SYSTEM,
+  MESH_ENV,
+} from './names.ts';
 
 export interface Check {
   readonly name: string;
@@ -20,6 +27,9 @@ export interface DoctorOptions extends KubeTarget {
   readonly namespace?: string | undefined;
   readonly project?: string | undefined;
   readonly serviceAccount?: string | undefined;
+  /** A Cloud Run service whose registration and HTTP/2 settings to check too. */
+  readonly service?: string | undefined;
+  readonly region?: string | undefined;
 }
 
 export interface DoctorDeps {
@@ -191,6 +201,13 @@ export async function doctor(options: DoctorOptions, ctx: KrunContext, deps: Doc
         `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}`,
         'install Istio (istioctl install, or managed Cloud Service Mesh)',
       );
+    }
+    if (options.service) {
+      checkRunServiceName(options.service);
+      const { serviceChecks } = await import('./doctor-service.ts');
+      const region = options.region ?? (ctx.env.CLOUDSDK_RUN_REGION || undefined);
+      const target = { service: options.service, namespace, project, region };
+      checks.push(...(await serviceChecks(target, client, deps.auth ?? googleAuth, ctx)));
     }
     return checks;
   } finally {

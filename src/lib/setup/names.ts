@@ -50,3 +50,23 @@ export function googleServiceAccountEmail(namespace: string, project: string): s
 export function meshEnvBindingName(namespace: string): string {
   return `${MESH_ENV_READER}-${namespace}`;
 }
+
+/** On every object `krun register SERVICE` creates: `--unregister` deletes exactly what carries it. */
+export const REGISTRATION_LABEL = 'krun.dev/registration';
+/** On the registered Service and ServiceEntry: the Cloud Run URL the gate tunnels their traffic to. */
+export const CLOUD_RUN_URL_ANNOTATION = 'krun.dev/cloud-run-url';
+/** The gate (`krun gate`, the original's hgate) in istio-system: its Deployment, ServiceAccount and external Service. */
+export const GATE = 'krun-gate';
+/** The gate's internal load balancer: what mesh workloads in the VPC reach (the original's internal-hgate). */
+export const GATE_INTERNAL = 'krun-gate-internal';
+/** The gate's raw TLS (SNI-routed) port, as in the original. */
+export const GATE_PORT = 15442;
+
+/** Checks a Cloud Run service name (which is also a valid Kubernetes Service name). */
+export function checkRunServiceName(service: string): void {
+  if (!/^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$/.test(service)) {
+    throw new UsageError(`"${service}" is not a valid Cloud Run service name`, {
+      hints: ['use lowercase letters, digits and "-", at most 49 characters, starting with a letter'],
+    });
+  }
+}

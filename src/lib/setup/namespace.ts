@@ -22,6 +22,7 @@ import { resourceName } from '../output/printer.ts';
 import { inquirerPrompter, type Prompter } from '../ui/prompt.ts';
 import { runTasks, type Task } from '../ui/tasks.ts';
 import { applyObject, type Change, type DryRun } from './apply.ts';
+import { required } from './ask.ts';
 import { type KubeTarget, kubeClient } from './kube.ts';
 import {
   CLUSTER_VIEWER_ROLE,
@@ -80,30 +81,6 @@ export function googleAccountName(identity: string): string {
 
 export function grantName(grant: IamGrant): string {
   return `${grant.resource} ${grant.role} ${grant.member}`;
-}
-
-async function required(
-  value: string | undefined,
-  what: { question: string; flag: string; validate?: (v: string) => void },
-  ctx: KrunContext,
-  prompter: Prompter,
-): Promise<string> {
-  if (value) return value;
-  if (!ctx.interactive) {
-    throw new NonInteractiveError(
-      `${what.question.toLowerCase()} is required in a non-interactive run: pass ${what.flag}`,
-    );
-  }
-  return prompter.input(what.question, {
-    validate: (v) => {
-      try {
-        what.validate?.(v);
-        return true;
-      } catch (err) {
-        return (err as Error).message;
-      }
-    },
-  });
 }
 
 interface GooglePlan {
