@@ -24,7 +24,11 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => new Date(),
-  sleep: (ms, signal) => sleep(Math.max(0, ms), undefined, signal ? { signal } : {}),
+  sleep: (ms, signal) =>
+    sleep(Math.max(0, ms), undefined, signal ? { signal } : {}).catch((err: unknown) => {
+      // timers/promises rejects with an AbortError; the contract is the signal's reason (a CancelledError: exit 130).
+      throw signal?.aborted ? signal.reason : err;
+    }),
 };
 
 export interface KrunContext {

@@ -43,6 +43,14 @@ export interface RunConfig {
   readonly hboneTls: Value<{ readonly cert: string; readonly key: string } | undefined>;
   /** In-process JWT authentication on the HBONE port, for deployments not behind Cloud Run IAM. */
   readonly hboneAuth: Value<HboneAuth | undefined>;
+  /** Loopback port of the SSH debug server, or undefined when it is turned off. */
+  readonly sshPort: Value<number | undefined>;
+  /** authorized_keys line(s) given inline (SSH_AUTH). */
+  readonly sshAuth: Value<string | undefined>;
+  /** An authorized_keys file. */
+  readonly sshAuthorizedKeys: Value<string | undefined>;
+  /** The SSH host key file; unset keeps a generated key under the base dir. */
+  readonly sshHostKey: Value<string | undefined>;
   /** PORT_<name> targets as host:port: what /_hbone/<name> may reach. */
   readonly ports: Readonly<Record<string, Value<string>>>;
 }
@@ -245,6 +253,19 @@ export function resolveConfig(input: ConfigInput): RunConfig {
         }
       : { value: undefined, source: 'unset' };
 
+  const sshRaw = get('sshPort');
+  const sshPortNumber = sshRaw && sshRaw.value !== '-' ? Number(sshRaw.value.trim()) : undefined;
+  if (
+    sshRaw &&
+    sshRaw.value !== '-' &&
+    !(/^\d+$/.test(sshRaw.value.trim()) && sshPortNumber && sshPortNumber < 65536)
+  ) {
+    throw bad(sshRaw, 'not a port number (the SSH server listens on 127.0.0.1 only)', 'KRUN_SSH_PORT=15022');
+  }
+  const sshPort: Value<number | undefined> = sshRaw
+    ? { value: sshPortNumber, source: sshRaw.source }
+    : { value: 15022, source: 'default' };
+
   const uidRaw = get('uid');
   if (uidRaw && !/^\d+$/.test(uidRaw.value)) throw bad(uidRaw, 'not a numeric UID', 'K8S_UID=1000');
   const mountsRaw = get('mounts');
@@ -277,6 +298,10 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     hboneListen,
     hboneTls,
     hboneAuth,
+    sshPort,
+    sshAuth: optional(get('sshAuth')),
+    sshAuthorizedKeys: optional(get('sshAuthorizedKeys')),
+    sshHostKey: optional(get('sshHostKey')),
     ports: resolvePorts(input),
   };
 }

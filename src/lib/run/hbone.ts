@@ -36,7 +36,12 @@ export async function startHbone(config: RunConfig, ctx: KrunContext): Promise<H
   const auth = config.hboneAuth.value;
   const server = await startHboneServer({
     listen: parseHostPort(listen) ?? { port: 15009 },
-    targets: new TargetTable({ ...(appPort === undefined ? {} : { appPort }), named }),
+    // /_hbone/22 is the SSH debug server wherever KRUN_SSH_PORT put it (left out when it is off).
+    targets: new TargetTable({
+      sshPort: config.sshPort.value ?? null,
+      ...(appPort === undefined ? {} : { appPort }),
+      named,
+    }),
     ...(appPort === undefined ? {} : { appPort }),
     ...(tls
       ? {

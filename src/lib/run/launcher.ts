@@ -8,6 +8,7 @@ import type { Owner } from '../fs/atomic-file.ts';
 import type { HboneServer } from '../hbone/server.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
+import { type SshDebug, startSshDebug } from '../ssh/start.ts';
 import { type RunningApp, startApp } from './app.ts';
 import { findCluster } from './cluster.ts';
 import { type ConfigInput, type GoogleFacts, type RunConfig, resolveConfig } from './config.ts';
@@ -160,6 +161,8 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   const loops: Promise<void>[] = [];
   let app: RunningApp | undefined;
   let hbone: HboneServer | undefined;
+  let ssh: SshDebug | undefined;
+  const sshEnv = () => appEnvironment(config, ctx.env, connection !== undefined);
   try {
     const files = await preparePodFiles(resolved, ctx, owner);
     if (files) {
@@ -171,6 +174,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
     }
     const [command, ...args] = options.command;
     if (!command) {
+      ssh = await startSshDebug(config, ctx, resolved.client, sshEnv());
       hbone = await startHbone(config, ctx);
       log.info('no app command given; running until signalled');
       await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
@@ -197,6 +201,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
       if (state === 'ready') log.info('app ready', { probe: probe.description });
       else return await app.exited;
     }
+    ssh = await startSshDebug(config, ctx, resolved.client, sshEnv());
     hbone = await startHbone(config, ctx);
     return await app.exited;
   } catch (err) {
@@ -206,6 +211,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
     if (app) await app.stop();
     throw err;
   } finally {
+    await ssh?.close(); // first: open SSH sessions ride HBONE tunnels, which hbone.close() waits for
     await hbone?.close();
     background.abort();
     ctx.signal.removeEventListener('abort', stopBackground);

@@ -29,7 +29,11 @@ export type SettingKey =
   | 'hboneJwtIssuer'
   | 'hboneJwksUri'
   | 'hboneJwtAudience'
-  | 'hbonePrincipals';
+  | 'hbonePrincipals'
+  | 'sshPort'
+  | 'sshAuth'
+  | 'sshAuthorizedKeys'
+  | 'sshHostKey';
 
 export interface SettingSpec {
   readonly key: SettingKey;
@@ -183,6 +187,30 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'KRUN_HBONE_PRINCIPALS',
     flag: 'hbone-principals',
     summary: 'Comma-separated emails or subjects allowed (default: any valid token)',
+  },
+  {
+    key: 'sshPort',
+    env: 'KRUN_SSH_PORT',
+    flag: 'ssh-port',
+    summary: 'SSH debug server port (127.0.0.1 only, reached through HBONE); - turns it off',
+  },
+  {
+    key: 'sshAuth',
+    env: 'SSH_AUTH',
+    flag: 'ssh-auth',
+    summary: 'authorized_keys line(s) allowed to log in to the SSH debug server',
+  },
+  {
+    key: 'sshAuthorizedKeys',
+    env: 'KRUN_SSH_AUTHORIZED_KEYS',
+    flag: 'ssh-authorized-keys',
+    summary: 'authorized_keys file for the SSH debug server (keys and cert-authority lines)',
+  },
+  {
+    key: 'sshHostKey',
+    env: 'KRUN_SSH_HOST_KEY',
+    flag: 'ssh-host-key',
+    summary: 'Private host key file of the SSH debug server',
   },
 ];
 

@@ -1,5 +1,6 @@
 // Flags the runtime commands share, each with its KRUN_ environment twin.
 import { Args, Flags } from '@oclif/core';
+import { parseDuration } from '../cli/duration.ts';
 
 export const runtimeArg = Args.string({
   description: 'The runtime: kontain',
@@ -17,3 +18,16 @@ export const namespaceFlag = Flags.string({
   summary: 'Namespace of the installer Jobs and DaemonSets (default: kube-system)',
   env: 'KRUN_NAMESPACE',
 });
+
+export const waitFlag = Flags.boolean({
+  summary: 'Wait for the installers to finish, then label or unlabel the nodes',
+  env: 'KRUN_WAIT',
+});
+
+export const timeoutFlag = Flags.custom<number>({
+  summary: 'How long --wait waits, e.g. 90s or 10m',
+  env: 'KRUN_TIMEOUT',
+  default: 5 * 60_000,
+  defaultHelp: async () => '5m',
+  parse: async (input) => parseDuration(input),
+})();

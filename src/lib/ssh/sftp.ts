@@ -1,0 +1,264 @@
+// The sftp subsystem in-process, on ssh2's server side of the protocol: images need no sftp-server binary, tar or
+// shell for `scp` (SFTP-based since OpenSSH 9) and `sftp` to work. Paths are the container's own (krun runs as
+// the Pod's user); relative paths start at the working directory. Open handles per session are capped.
+import { constants, type Stats } from 'node:fs';
+import {
+  chmod,
+  chown,
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  rmdir,
+  stat,
+  symlink,
+  truncate,
+  unlink,
+  utimes,
+} from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Attributes, InputAttributes, SFTPWrapper } from 'ssh2';
+import type { Logger } from '../log/logger.ts';
+
+export interface SftpOptions {
+  readonly cwd: string;
+  readonly log: Logger;
+  readonly maxHandles?: number;
+}
+
+const STATUS = { OK: 0, EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4, OP_UNSUPPORTED: 8 } as const;
+const OPEN = { READ: 1, WRITE: 2, APPEND: 4, CREAT: 8, TRUNC: 16, EXCL: 32 } as const;
+const MAX_READ = 256 * 1024;
+const DIR_CHUNK = 100;
+
+type Handle =
+  | { readonly kind: 'file'; readonly file: FileHandle }
+  | { readonly kind: 'dir'; readonly path: string; entries?: DirEntry[] };
+
+interface DirEntry {
+  readonly filename: string;
+  readonly longname: string;
+  readonly attrs: Attributes;
+}
+
+export function openFlags(pflags: number): number {
+  const rw =
+    pflags & OPEN.READ && pflags & OPEN.WRITE
+      ? constants.O_RDWR
+      : pflags & OPEN.WRITE
+        ? constants.O_WRONLY
+        : constants.O_RDONLY;
+  return (
+    rw |
+    (pflags & OPEN.APPEND ? constants.O_APPEND : 0) |
+    (pflags & OPEN.CREAT ? constants.O_CREAT : 0) |
+    (pflags & OPEN.TRUNC ? constants.O_TRUNC : 0) |
+    (pflags & OPEN.EXCL ? constants.O_EXCL : 0)
+  );
+}
+
+export function toAttrs(s: Stats): Attributes {
+  return {
+    mode: s.mode,
+    uid: s.uid,
+    gid: s.gid,
+    size: s.size,
+    atime: Math.floor(s.atimeMs / 1000),
+    mtime: Math.floor(s.mtimeMs / 1000),
+  };
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** The `ls -l` line OpenSSH's sftp client shows for `ls -l`. */
+export function longname(name: string, s: Stats): string {
+  const type = s.isDirectory() ? 'd' : s.isSymbolicLink() ? 'l' : s.isFIFO() ? 'p' : s.isSocket() ? 's' : '-';
+  const bits = 'rwxrwxrwx'
+    .split('')
+    .map((c, i) => (s.mode & (0o400 >> i) ? c : '-'))
+    .join('');
+  const d = s.mtime;
+  const date = `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2)} ${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+  return `${type}${bits} ${String(s.nlink).padStart(4)} ${String(s.uid).padEnd(8)} ${String(s.gid).padEnd(8)} ${String(s.size).padStart(8)} ${date} ${name}`;
+}
+
+function statusOf(err: unknown): number {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return STATUS.NO_SUCH_FILE;
+  if (code === 'EACCES' || code === 'EPERM') return STATUS.PERMISSION_DENIED;
+  return STATUS.FAILURE;
+}
+
+async function applyAttrs(path: string | FileHandle, attrs: InputAttributes): Promise<void> {
+  const onFile = typeof path !== 'string';
+  if (attrs.size !== undefined) await (onFile ? path.truncate(attrs.size) : truncate(path, attrs.size));
+  if (attrs.uid !== undefined && attrs.gid !== undefined) {
+    await (onFile ? path.chown(attrs.uid, attrs.gid) : chown(path, attrs.uid, attrs.gid));
+  }
+  if (attrs.mode !== undefined)
+    await (onFile ? path.chmod(Number(attrs.mode) & 0o7777) : chmod(path, Number(attrs.mode) & 0o7777));
+  if (attrs.atime !== undefined && attrs.mtime !== undefined) {
+    await (onFile ? path.utimes(attrs.atime, attrs.mtime) : utimes(path, attrs.atime, attrs.mtime));
+  }
+}
+
+/** Serves one sftp channel until the client closes it. */
+export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<void> {
+  const sftp = accept() as SFTPWrapper;
+  const maxHandles = options.maxHandles ?? 256;
+  const handles = new Map<number, Handle>();
+  let next = 1;
+  const at = (p: string) => resolve(options.cwd, p);
+  const handleId = (buf: Buffer) => (buf.length === 4 ? buf.readUInt32BE(0) : -1);
+  const newHandle = (h: Handle): Buffer => {
+    const id = next++;
+    handles.set(id, h);
+    const buf = Buffer.alloc(4);
+    buf.writeUInt32BE(id);
+    return buf;
+  };
+  // Requests are served one at a time, in order, as OpenSSH's sftp-server does: scp (unlike `sftp get`) treats
+  // data arriving out of order as a gap and truncates the copy there.
+  let chain: Promise<void> = Promise.resolve();
+  /** Queues `op`, answering its failure with the matching status. */
+  const run = (reqid: number, op: () => Promise<void>) => {
+    chain = chain.then(() => op().catch((err: unknown) => sftp.status(reqid, statusOf(err), (err as Error).message)));
+  };
+  const ok = (reqid: number) => sftp.status(reqid, STATUS.OK);
+  /** Queues `op` and answers OK once it's done. */
+  const okAfter = (reqid: number, op: () => Promise<unknown>) =>
+    run(reqid, async () => {
+      await op();
+      ok(reqid);
+    });
+  class BadHandle extends Error {}
+  const file = (buf: Buffer): FileHandle => {
+    const h = handles.get(handleId(buf));
+    if (h?.kind === 'file') return h.file;
+    throw new BadHandle('invalid handle');
+  };
+
+  sftp.on('OPEN', (reqid, filename, flags, attrs) =>
+    run(reqid, async () => {
+      if (handles.size >= maxHandles) return void sftp.status(reqid, STATUS.FAILURE, 'too many open files');
+      const mode = attrs.mode === undefined ? 0o644 : attrs.mode & 0o7777;
+      const fh = await open(at(filename), openFlags(flags), mode);
+      sftp.handle(reqid, newHandle({ kind: 'file', file: fh }));
+    }),
+  );
+  sftp.on('READ', (reqid, handle, offset, length) =>
+    run(reqid, async () => {
+      const buf = Buffer.alloc(Math.min(length, MAX_READ));
+      const { bytesRead } = await file(handle).read(buf, 0, buf.length, offset);
+      if (bytesRead === 0) sftp.status(reqid, STATUS.EOF);
+      else sftp.data(reqid, buf.subarray(0, bytesRead));
+    }),
+  );
+  sftp.on('WRITE', (reqid, handle, offset, incoming) => {
+    // ssh2 may reuse the packet's memory once this handler returns: keep a copy for the queued write.
+    const data = Buffer.from(incoming);
+    okAfter(reqid, async () => {
+      const fh = file(handle);
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
+        done += bytesWritten;
+      }
+    });
+  });
+  sftp.on('FSTAT', (reqid, handle) =>
+    run(reqid, async () => void sftp.attrs(reqid, toAttrs(await file(handle).stat()))),
+  );
+  sftp.on('FSETSTAT', (reqid, handle, attrs) => okAfter(reqid, () => applyAttrs(file(handle), attrs)));
+  sftp.on('CLOSE', (reqid, handle) =>
+    okAfter(reqid, async () => {
+      const id = handleId(handle);
+      const h = handles.get(id);
+      if (!h) throw new BadHandle('invalid handle');
+      handles.delete(id);
+      if (h.kind === 'file') await h.file.close();
+    }),
+  );
+  sftp.on('OPENDIR', (reqid, path) =>
+    run(reqid, async () => {
+      if (handles.size >= maxHandles) return void sftp.status(reqid, STATUS.FAILURE, 'too many open files');
+      const dir = at(path);
+      if (!(await stat(dir)).isDirectory()) return void sftp.status(reqid, STATUS.FAILURE, 'not a directory');
+      sftp.handle(reqid, newHandle({ kind: 'dir', path: dir }));
+    }),
+  );
+  sftp.on('READDIR', (reqid, handle) =>
+    run(reqid, async () => {
+      const h = handles.get(handleId(handle));
+      if (h?.kind !== 'dir') throw new BadHandle('invalid handle');
+      if (!h.entries) {
+        h.entries = [];
+        for (const name of ['.', '..', ...(await readdir(h.path))]) {
+          const s = await lstat(resolve(h.path, name)).catch(() => undefined);
+          if (s) h.entries.push({ filename: name, longname: longname(name, s), attrs: toAttrs(s) });
+        }
+      }
+      // A chunk per reply keeps each NAME packet small; the client reads until EOF.
+      const chunk = h.entries.splice(0, DIR_CHUNK);
+      if (chunk.length === 0) sftp.status(reqid, STATUS.EOF);
+      else sftp.name(reqid, chunk);
+    }),
+  );
+  sftp.on('LSTAT', (reqid, path) => run(reqid, async () => void sftp.attrs(reqid, toAttrs(await lstat(at(path))))));
+  sftp.on('STAT', (reqid, path) => run(reqid, async () => void sftp.attrs(reqid, toAttrs(await stat(at(path))))));
+  sftp.on('SETSTAT', (reqid, path, attrs) => okAfter(reqid, () => applyAttrs(at(path), attrs)));
+  sftp.on('REMOVE', (reqid, path) => okAfter(reqid, () => unlink(at(path))));
+  sftp.on('RMDIR', (reqid, path) => okAfter(reqid, () => rmdir(at(path))));
+  sftp.on('MKDIR', (reqid, path, attrs) =>
+    okAfter(reqid, () => mkdir(at(path), { mode: attrs.mode === undefined ? 0o755 : Number(attrs.mode) & 0o7777 })),
+  );
+  sftp.on('RENAME', (reqid, from, to) =>
+    run(reqid, async () => {
+      // SFTP v3 rename must not overwrite an existing target.
+      const exists = await lstat(at(to)).then(
+        () => true,
+        () => false,
+      );
+      if (exists) return void sftp.status(reqid, STATUS.FAILURE, 'target exists');
+      await rename(at(from), at(to));
+      ok(reqid);
+    }),
+  );
+  sftp.on('REALPATH', (reqid, path) =>
+    run(reqid, async () => {
+      const full = await realpath(at(path)).catch(() => at(path));
+      sftp.name(reqid, [{ filename: full, longname: full, attrs: {} as Attributes }]);
+    }),
+  );
+  sftp.on('READLINK', (reqid, path) =>
+    run(reqid, async () => {
+      const target = await readlink(at(path));
+      sftp.name(reqid, [{ filename: target, longname: target, attrs: {} as Attributes }]);
+    }),
+  );
+  sftp.on('SYMLINK', (reqid, linkPath, targetPath) => okAfter(reqid, () => symlink(targetPath, at(linkPath))));
+  // The client's EOF ends the subsystem: close our side too, or OpenSSH waits for the channel forever.
+  // scp judges success by ssh's exit status, so the channel reports 0 first, as sshd does when sftp-server exits.
+  // ssh2 has no public call for that on an sftp channel; its protocol object is reached narrowly here.
+  sftp.on('end', () => {
+    void chain.then(() => {
+      const raw = sftp as unknown as {
+        _protocol?: { exitStatus(id: number, status: number): void };
+        outgoing?: { id: number; state: string };
+      };
+      if (raw._protocol && raw.outgoing?.state === 'open') raw._protocol.exitStatus(raw.outgoing.id, 0);
+      sftp.end();
+    });
+  });
+  return new Promise((done) => {
+    sftp.on('close', () => {
+      for (const h of handles.values()) if (h.kind === 'file') void h.file.close().catch(() => {});
+      handles.clear();
+      done();
+    });
+  });
+}
