@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { Client } from 'ssh2';
 import { echo, startTarget } from '../hbone/support.ts';
 import { freePort } from '../support/control-plane/ports.ts';
-import { keygen, logLines, run, startKrunSsh } from './support.ts';
+import { keygen, logLines, run, startKrunSsh, terminal } from './support.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'krun-ssh-'));
 after(() => rm(root, { recursive: true, force: true }));
@@ -243,6 +243,105 @@ test('ssh -L reaches loopback targets only, and ssh -R listens on loopback and i
   for (const p of [forward, reverse, far]) void p;
   await k.stop();
   await Promise.all([forward, reverse, far]);
+});
+
+test('ssh -tt gets a terminal: tty, TERM, the window size and its changes, Ctrl-C as SIGINT', async (t) => {
+  // Given krun run, and the stock ssh client on a 100x30 terminal with TERM=vt220
+  const dir = await fresh();
+  const key = await keygen(dir, 'operator');
+  const k = await startKrunSsh(join(dir, 'pod'), { SSH_AUTH: key.pub });
+  t.after(() => k.stop());
+  assert.match(logLines(k.krun, 'SSH debug server listening')[0]?.pty as string, /^python3 pty \(/);
+  const remote = [
+    'tty',
+    'echo "term=$TERM size=$(stty size)"',
+    `trap 'echo "resized=$(stty size)"' WINCH`,
+    `trap 'echo interrupted; exit 7' INT`,
+    'echo ready',
+    'while :; do sleep 0.1; done',
+  ].join('; ');
+  const opts = [...k.options(join(dir, 'known_hosts')), '-i', key.path, '-q', '-tt'];
+  const term = terminal(['ssh', ...opts, 'root@krun', remote], 100, 30, 'vt220');
+  // When the command starts
+  await term.waitFor(/ready\n/);
+  // Then it runs on a terminal of the client's size, with the client's TERM
+  assert.match(term.output(), /^\/dev\/pts\/\d+\nterm=vt220 size=30 100\nready\n/m);
+  // When the client's terminal is resized, the command sees the new size
+  term.resize(132, 40);
+  await term.waitFor(/resized=40 132\n/);
+  // When Ctrl-C is typed, the command gets SIGINT and its exit status comes back
+  term.type('\x03');
+  assert.equal(await term.exited, 7);
+  assert.match(term.output(), /interrupted\n$/);
+  // And an interactive shell gets the terminal too
+  const shell = terminal(['ssh', ...opts, 'root@krun'], 90, 20, 'xterm');
+  shell.type('echo "shell $TERM $(stty size)"; exit 5\r');
+  assert.equal(await shell.exited, 5);
+  assert.match(shell.output(), /^shell xterm 20 90$/m);
+  // And the sessions are audited with their PTY and end
+  assert.deepEqual(
+    logLines(k.krun, 'ssh session started').map((l) => [l.what, l.pty]),
+    [
+      ['exec', true],
+      ['shell', true],
+    ],
+  );
+  assert.deepEqual(
+    logLines(k.krun, 'ssh session ended').map((l) => [l.what, l.exit]),
+    [
+      ['exec', 7],
+      ['shell', 5],
+    ],
+  );
+});
+
+test('OpenSSH user certificates log in end to end; expired ones and other principals are refused', async (t) => {
+  // Given krun run trusting a CA through a cert-authority line, and user certificates signed by it with ssh-keygen
+  const dir = await fresh();
+  const ca = await keygen(dir, 'ca');
+  const certify = async (name: string, principals: string, validity: string) => {
+    const user = await keygen(dir, name);
+    const r = await run('ssh-keygen', [
+      '-q',
+      '-s',
+      ca.path,
+      '-I',
+      name,
+      '-n',
+      principals,
+      '-V',
+      validity,
+      `${user.path}.pub`,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    return ['-i', user.path, '-o', `CertificateFile=${user.path}-cert.pub`];
+  };
+  const k = await startKrunSsh(join(dir, 'pod'), { SSH_AUTH: `cert-authority ${ca.pub}` });
+  t.after(() => k.stop());
+  const ssh = (cert: string[]) => run('ssh', [...k.options(join(dir, 'known_hosts')), ...cert, 'root@krun', 'echo in']);
+  // When a current certificate for root logs in
+  const ok = await ssh(await certify('alice', 'root', '-5m:+1h'));
+  // Then the command runs, and the login is audited with the certificate's key id
+  assert.equal(ok.stdout.toString(), 'in\n', ok.stderr);
+  assert.equal(ok.status, 0);
+  assert.deepEqual(
+    logLines(k.krun, 'ssh login').map((l) => [l.keyId, l.user]),
+    [['alice', 'root']],
+  );
+  // When an expired certificate and one for another principal try
+  const expired = await ssh(await certify('bob', 'root', '20200101:20200201'));
+  const elsewhere = await ssh(await certify('carol', 'admin,deploy', '-5m:+1h'));
+  // Then both are refused, and the log says why
+  for (const r of [expired, elsewhere]) {
+    assert.equal(r.status, 255);
+    assert.match(r.stderr, /Permission denied \(publickey\)/);
+  }
+  // (each client then offers the bare key too, which no line authorizes)
+  assert.deepEqual(
+    logLines(k.krun, 'ssh login refused').map((l) => l.reason),
+    ['certificate expired', 'key not authorized', 'no principal matches root', 'key not authorized'],
+  );
+  assert.equal(logLines(k.krun, 'ssh login').length, 1);
 });
 
 async function waitListening(port: number): Promise<void> {

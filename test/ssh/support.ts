@@ -113,3 +113,90 @@ export function logLines(krun: Spawned, message: string): Record<string, unknown
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .filter((l) => l.message === message);
 }
+
+// A terminal for the stock ssh client, so `ssh -tt` behaves as at a keyboard: ssh runs on a PTY (python3's pty
+// module, like script(1)) whose size the test sets; a size change makes the kernel send ssh SIGWINCH, and ssh sends
+// the window-change request itself. Lines on the driver's stdin: `size COLS ROWS`, or `send HEX` (bytes typed).
+const PTY_DRIVER = `
+import binascii, fcntl, os, pty, select, struct, sys, termios
+cols, rows, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+def size(fd, c, r):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', r, c, 0, 0))
+pid, master = pty.fork()
+if pid == 0:
+    size(0, cols, rows)
+    os.execvp(argv[0], argv)
+ctl, open_fds = b'', [0, master]
+while master in open_fds:
+    for fd in select.select(open_fds, [], [])[0]:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b''
+        if fd == master:
+            if not data:
+                open_fds.remove(master)
+                break
+            os.write(1, data)
+        elif not data:
+            open_fds.remove(0)
+        else:
+            ctl += data
+            while b'\\n' in ctl:
+                line, ctl = ctl.split(b'\\n', 1)
+                verb, _, arg = line.decode().partition(' ')
+                if verb == 'size':
+                    c, r = arg.split()
+                    size(master, int(c), int(r))
+                elif verb == 'send':
+                    os.write(master, binascii.unhexlify(arg))
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status) & 255)
+`;
+
+export interface Terminal {
+  /** Everything ssh wrote to the terminal so far, with the terminal's CRLF line ends made LF. */
+  output(): string;
+  /** Resolves once the output matches `pattern`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  resize(cols: number, rows: number): void;
+  type(bytes: string): void;
+  readonly exited: Promise<number | null>;
+}
+
+/** Runs `argv` (ssh) on a terminal of `cols`×`rows` with TERM=`term`. */
+export function terminal(argv: readonly string[], cols: number, rows: number, term: string): Terminal {
+  const child = spawn('/usr/bin/python3', ['-c', PTY_DRIVER, String(cols), String(rows), ...argv], {
+    env: { PATH: process.env.PATH, TERM: term },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const waiters = new Set<() => void>();
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString('utf8').replace(/\r\n/g, '\n');
+    for (const w of waiters) w();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    output: () => out,
+    waitFor: (pattern, timeoutMs = 20_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const m = out.match(pattern);
+          if (!m) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(m);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`terminal output never matched ${pattern}:\n${out}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+    resize: (cols, rows) => child.stdin.write(`size ${cols} ${rows}\n`),
+    type: (bytes) => child.stdin.write(`send ${Buffer.from(bytes, 'latin1').toString('hex')}\n`),
+    exited,
+  };
+}

@@ -51,6 +51,8 @@ export interface RunConfig {
   readonly sshAuthorizedKeys: Value<string | undefined>;
   /** The SSH host key file; unset keeps a generated key under the base dir. */
   readonly sshHostKey: Value<string | undefined>;
+  /** Seconds between re-reads of the sshdebug Secret. */
+  readonly sshResyncIntervalSeconds: Value<number>;
   /** PORT_<name> targets as host:port: what /_hbone/<name> may reach. */
   readonly ports: Readonly<Record<string, Value<string>>>;
 }
@@ -302,6 +304,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     sshAuth: optional(get('sshAuth')),
     sshAuthorizedKeys: optional(get('sshAuthorizedKeys')),
     sshHostKey: optional(get('sshHostKey')),
+    sshResyncIntervalSeconds: seconds(get('sshResyncInterval'), 60, 0.05),
     ports: resolvePorts(input),
   };
 }

@@ -33,7 +33,8 @@ export type SettingKey =
   | 'sshPort'
   | 'sshAuth'
   | 'sshAuthorizedKeys'
-  | 'sshHostKey';
+  | 'sshHostKey'
+  | 'sshResyncInterval';
 
 export interface SettingSpec {
   readonly key: SettingKey;
@@ -211,6 +212,12 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'KRUN_SSH_HOST_KEY',
     flag: 'ssh-host-key',
     summary: 'Private host key file of the SSH debug server',
+  },
+  {
+    key: 'sshResyncInterval',
+    env: 'KRUN_SSH_RESYNC_INTERVAL',
+    flag: 'ssh-resync-interval',
+    summary: 'Seconds between re-reads of the authorized keys in the sshdebug Secret',
   },
 ];
 

@@ -12,7 +12,6 @@ import { type AuthorizedEntry, parseAuthorizedKeys } from './authorized-keys.ts'
 
 export const SECRET_NAME = 'sshdebug';
 const SECRET_KEY_PREFIX = 'authorized_key_';
-const SECRET_RESYNC_MS = 60_000;
 
 export interface SshDebug {
   readonly port: number;
@@ -130,25 +129,34 @@ export async function startSshDebug(
     keys: current.length,
     pty: pty?.name ?? 'none',
   });
-  const timer = client
-    ? setInterval(() => {
-        readSecretKeys(client, namespace, log, ctx.signal).then(
+  // One re-read at a time: the next is scheduled when the previous one has finished, however slow the API server.
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const resync = (c: KubeClient) => {
+    timer = setTimeout(() => {
+      readSecretKeys(c, namespace, log, ctx.signal)
+        .then(
           (fresh) => {
             const before = current.map((e) => e.fingerprint).join();
             current = [...local, ...fresh.entries];
             if (current.map((e) => e.fingerprint).join() !== before) {
-              log.info('SSH authorized keys changed', { keys: current.length, secret: fresh.found });
+              log.info('SSH authorized keys changed', { keys: current.length, secretFound: fresh.found });
             }
           },
           (err: Error) => log.warn(`can't re-read Secret ${namespace}/${SECRET_NAME}`, { error: err.message }),
-        );
-      }, SECRET_RESYNC_MS)
-    : undefined;
-  timer?.unref();
+        )
+        .finally(() => {
+          if (!closed) resync(c);
+        });
+    }, config.sshResyncIntervalSeconds.value * 1000);
+    timer.unref();
+  };
+  if (client) resync(client);
   return {
     port: server.address.port,
     close: async () => {
-      clearInterval(timer);
+      closed = true;
+      clearTimeout(timer);
       await server.close();
     },
   };
