@@ -55,7 +55,25 @@ export interface RunConfig {
   readonly sshResyncIntervalSeconds: Value<number>;
   /** PORT_<name> targets as host:port: what /_hbone/<name> may reach. */
   readonly ports: Readonly<Record<string, Value<string>>>;
+  /** The mesh mode asked for; auto decides from the machine (src/lib/mesh/mode.ts). */
+  readonly meshMode: Value<MeshModeSetting>;
+  readonly xdsAddr: Value<string>;
+  readonly caAddr: Value<string>;
+  readonly istiodSan: Value<string>;
+  readonly istiodRootCert: Value<string | undefined>;
+  readonly clusterId: Value<string>;
+  readonly meshId: Value<string>;
+  readonly interceptionMode: Value<'REDIRECT' | 'NONE'>;
+  /** CIDRs whose outbound traffic is captured; ['*'] means all. */
+  readonly outboundIpRangesInclude: Value<readonly string[]>;
+  readonly outboundPortsExclude: Value<readonly number[]>;
+  readonly pilotAgent: Value<string>;
+  readonly envoy: Value<string>;
+  readonly meshStatusPort: Value<number>;
 }
+
+export const MESH_MODE_SETTINGS = ['auto', 'sidecar', 'whitebox', 'proxyless', 'none'] as const;
+export type MeshModeSetting = (typeof MESH_MODE_SETTINGS)[number];
 
 export interface HboneAuth {
   readonly issuer: string;
@@ -268,6 +286,8 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     ? { value: sshPortNumber, source: sshRaw.source }
     : { value: 15022, source: 'default' };
 
+  const mesh = resolveMesh(input, get, trustDomain, projectNumber(get, google));
+
   const uidRaw = get('uid');
   if (uidRaw && !/^\d+$/.test(uidRaw.value)) throw bad(uidRaw, 'not a numeric UID', 'K8S_UID=1000');
   const mountsRaw = get('mounts');
@@ -278,7 +298,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     serviceAccount: get('serviceAccount') ?? { value: 'default', source: 'default' },
     podName,
     projectId,
-    projectNumber: optional(get('projectNumber') ?? fact(google?.projectNumber, 'metadata server')),
+    projectNumber: projectNumber(get, google),
     clusterName: optional(get('clusterName') ?? fact(google?.cluster?.name, 'GKE discovery')),
     clusterLocation: optional(get('clusterLocation') ?? fact(google?.cluster?.location, 'GKE discovery')),
     trustDomain,
@@ -306,6 +326,101 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     sshHostKey: optional(get('sshHostKey')),
     sshResyncIntervalSeconds: seconds(get('sshResyncInterval'), 60, 0.05),
     ports: resolvePorts(input),
+    ...mesh,
+  };
+}
+
+function projectNumber(get: (key: SettingKey) => Raw, google: GoogleFacts | undefined): Value<string | undefined> {
+  return optional(get('projectNumber') ?? fact(google?.projectNumber, 'metadata server'));
+}
+
+function port(raw: Raw, fallback: number): Value<number> {
+  if (!raw) return { value: fallback, source: 'default' };
+  const n = Number(raw.value.trim());
+  if (!/^\d+$/.test(raw.value.trim()) || n < 1 || n > 65535) {
+    throw bad(raw, 'not a port number', `${raw.source.split(' ')[1]}=${fallback}`);
+  }
+  return { value: n, source: raw.source };
+}
+
+type MeshSettings = Pick<
+  RunConfig,
+  | 'meshMode'
+  | 'xdsAddr'
+  | 'caAddr'
+  | 'istiodSan'
+  | 'istiodRootCert'
+  | 'clusterId'
+  | 'meshId'
+  | 'interceptionMode'
+  | 'outboundIpRangesInclude'
+  | 'outboundPortsExclude'
+  | 'pilotAgent'
+  | 'envoy'
+  | 'meshStatusPort'
+>;
+
+function list(raw: Raw): string[] {
+  return (raw?.value ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+}
+
+function resolveMesh(
+  input: ConfigInput,
+  get: (key: SettingKey) => Raw,
+  trustDomain: Value<string>,
+  projectNumber: Value<string | undefined>,
+): MeshSettings {
+  const modeRaw = get('meshMode');
+  const mode = modeRaw?.value.trim().toLowerCase();
+  if (modeRaw && !MESH_MODE_SETTINGS.includes(mode as MeshModeSetting)) {
+    throw bad(modeRaw, `not one of ${MESH_MODE_SETTINGS.join(', ')}`, 'KRUN_MESH_MODE=auto');
+  }
+  // The original's FindXDSAddr: the in-cluster istiod behind the gate's internal load balancer (mesh-env IMCON_ADDR).
+  const imcon = input.meshEnv.IMCON_ADDR;
+  const xdsRaw = get('xdsAddr');
+  const xdsAddr: Value<string> = xdsRaw
+    ? { value: formatHostPort(parseAddress(xdsRaw)), source: xdsRaw.source }
+    : imcon
+      ? { value: `${imcon}:15012`, source: 'derived from mesh-env IMCON_ADDR' }
+      : { value: 'istiod.istio-system.svc:15012', source: 'default' };
+  const caRaw = get('caAddr');
+  const interceptionRaw = get('interceptionMode');
+  const interception = interceptionRaw?.value.trim().toUpperCase();
+  if (interceptionRaw && interception !== 'REDIRECT' && interception !== 'NONE') {
+    throw bad(interceptionRaw, 'not REDIRECT or NONE', 'ISTIO_META_INTERCEPTION_MODE=NONE');
+  }
+  const rangesRaw = get('outboundIpRangesInclude');
+  const portsRaw = get('outboundPortsExclude');
+  const ports = list(portsRaw).map((p) => port({ value: p, source: portsRaw?.source ?? '' }, 1).value);
+  return {
+    meshMode: modeRaw
+      ? { value: mode as MeshModeSetting, source: modeRaw.source }
+      : { value: 'auto', source: 'default' },
+    xdsAddr,
+    caAddr: caRaw
+      ? { value: formatHostPort(parseAddress(caRaw)), source: caRaw.source }
+      : { value: xdsAddr.value, source: 'the xDS address' },
+    istiodSan: get('istiodSan') ?? { value: 'istiod.istio-system.svc', source: 'default' },
+    istiodRootCert: optional(get('istiodRootCert')),
+    clusterId: get('clusterId') ?? { value: 'Kubernetes', source: "default (Istio's)" },
+    meshId:
+      get('meshId') ??
+      (projectNumber.value
+        ? { value: `proj-${projectNumber.value}`, source: 'derived from PROJECT_NUMBER' }
+        : { value: trustDomain.value, source: 'the trust domain' }),
+    interceptionMode: interceptionRaw
+      ? { value: interception as 'REDIRECT' | 'NONE', source: interceptionRaw.source }
+      : { value: 'REDIRECT', source: 'default' },
+    outboundIpRangesInclude: rangesRaw
+      ? { value: list(rangesRaw), source: rangesRaw.source }
+      : { value: ['*'], source: 'default' },
+    outboundPortsExclude: portsRaw ? { value: ports, source: portsRaw.source } : { value: [], source: 'unset' },
+    pilotAgent: get('pilotAgent') ?? { value: '/usr/local/bin/pilot-agent', source: 'default' },
+    envoy: get('envoy') ?? { value: '/usr/local/bin/envoy', source: 'default' },
+    meshStatusPort: port(get('meshStatusPort'), 15020),
   };
 }
 

@@ -8,6 +8,7 @@ import type { Owner } from '../fs/atomic-file.ts';
 import type { HboneServer } from '../hbone/server.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
+import { type Mesh, startMesh } from '../mesh/start.ts';
 import { type SshDebug, startSshDebug } from '../ssh/start.ts';
 import { type RunningApp, startApp } from './app.ts';
 import { findCluster } from './cluster.ts';
@@ -162,6 +163,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   let app: RunningApp | undefined;
   let hbone: HboneServer | undefined;
   let ssh: SshDebug | undefined;
+  let mesh: Mesh | undefined;
   const sshEnv = () => appEnvironment(config, ctx.env, connection !== undefined);
   try {
     const files = await preparePodFiles(resolved, ctx, owner);
@@ -172,6 +174,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
         loops.push(keepFresh(files.mounts, files.mountsAt, { ...common, what: 'mount re-sync' }));
       }
     }
+    mesh = await startMesh(resolved, options.isRoot, ctx);
     const [command, ...args] = options.command;
     if (!command) {
       ssh = await startSshDebug(config, ctx, resolved.client, sshEnv());
@@ -183,7 +186,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
     app = await startApp({
       command,
       args,
-      env: appEnvironment(config, ctx.env, connection !== undefined),
+      env: { ...appEnvironment(config, ctx.env, connection !== undefined), ...mesh.env },
       cwd: ctx.cwd,
       uid: owner?.uid,
       graceMs: config.terminationGraceSeconds.value * 1000,
@@ -213,6 +216,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   } finally {
     await ssh?.close(); // first: open SSH sessions ride HBONE tunnels, which hbone.close() waits for
     await hbone?.close();
+    await mesh?.stop(); // after the app exited: it may need the mesh while draining
     background.abort();
     ctx.signal.removeEventListener('abort', stopBackground);
     await Promise.all(loops);

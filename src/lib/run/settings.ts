@@ -34,7 +34,20 @@ export type SettingKey =
   | 'sshAuth'
   | 'sshAuthorizedKeys'
   | 'sshHostKey'
-  | 'sshResyncInterval';
+  | 'sshResyncInterval'
+  | 'meshMode'
+  | 'xdsAddr'
+  | 'caAddr'
+  | 'istiodSan'
+  | 'istiodRootCert'
+  | 'clusterId'
+  | 'meshId'
+  | 'interceptionMode'
+  | 'outboundIpRangesInclude'
+  | 'outboundPortsExclude'
+  | 'pilotAgent'
+  | 'envoy'
+  | 'meshStatusPort';
 
 export interface SettingSpec {
   readonly key: SettingKey;
@@ -218,6 +231,72 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'KRUN_SSH_RESYNC_INTERVAL',
     flag: 'ssh-resync-interval',
     summary: 'Seconds between re-reads of the authorized keys in the sshdebug Secret',
+  },
+  {
+    key: 'meshMode',
+    env: 'KRUN_MESH_MODE',
+    flag: 'mesh-mode',
+    summary: 'auto, sidecar (iptables capture), whitebox, proxyless or none',
+    meshEnv: true,
+  },
+  { key: 'xdsAddr', env: 'XDS_ADDR', flag: 'xds-addr', summary: 'Discovery (xDS) address, host:port', meshEnv: true },
+  {
+    key: 'caAddr',
+    env: 'CA_ADDR',
+    flag: 'ca-addr',
+    summary: 'Certificate authority address, host:port',
+    meshEnv: true,
+  },
+  {
+    key: 'istiodSan',
+    env: 'ISTIOD_SAN',
+    flag: 'istiod-san',
+    summary: "Name expected in istiod's serving certificate",
+    meshEnv: true,
+  },
+  {
+    key: 'istiodRootCert',
+    env: 'CAROOT_ISTIOD',
+    flag: 'istiod-root-cert',
+    summary: 'istiod root certificate (PEM) when ConfigMap istio-ca-root-cert is not readable',
+    meshEnv: true,
+  },
+  {
+    key: 'clusterId',
+    env: 'ISTIO_META_CLUSTER_ID',
+    flag: 'cluster-id',
+    summary: "Istio cluster id (must match istiod's)",
+    meshEnv: true,
+  },
+  { key: 'meshId', env: 'ISTIO_META_MESH_ID', flag: 'mesh-id', summary: 'Istio mesh id', meshEnv: true },
+  {
+    key: 'interceptionMode',
+    env: 'ISTIO_META_INTERCEPTION_MODE',
+    flag: 'interception-mode',
+    summary: 'REDIRECT (iptables capture) or NONE (whitebox)',
+    meshEnv: true,
+  },
+  {
+    key: 'outboundIpRangesInclude',
+    env: 'OUTBOUND_IP_RANGES_INCLUDE',
+    flag: 'outbound-ip-ranges-include',
+    summary: 'Comma-separated CIDRs captured to the sidecar, or *',
+    meshEnv: true,
+  },
+  {
+    key: 'outboundPortsExclude',
+    env: 'OUTBOUND_PORTS_EXCLUDE',
+    flag: 'outbound-ports-exclude',
+    summary: 'Comma-separated outbound ports never captured',
+    meshEnv: true,
+  },
+  { key: 'pilotAgent', env: 'KRUN_PILOT_AGENT', flag: 'pilot-agent', summary: 'Path of the pilot-agent binary' },
+  { key: 'envoy', env: 'KRUN_ENVOY', flag: 'envoy', summary: 'Path of the Envoy binary' },
+  {
+    key: 'meshStatusPort',
+    env: 'KRUN_MESH_STATUS_PORT',
+    flag: 'mesh-status-port',
+    summary: "pilot-agent's status port (/healthz/ready)",
   },
 ];
 
