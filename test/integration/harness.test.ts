@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -25,6 +26,10 @@ test('children of a SIGKILLed harness die with it', async (t) => {
   const [chunk] = (await once(harness.stdout, 'data')) as [Buffer];
   const pid = Number.parseInt(chunk.toString(), 10);
   assert.ok(isAlive(pid), 'the child runs');
+  // setpriv arms the death signal before it execs the command: wait until the command runs, or the kill can race it
+  await waitFor('the child to exec sleep', async () =>
+    (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() === 'sleep' ? true : undefined,
+  );
   // When the harness is killed without any chance to clean up
   harness.kill('SIGKILL');
   // Then the kernel kills the child too

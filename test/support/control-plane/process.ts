@@ -1,5 +1,6 @@
 // Child processes of the test harness: each one dies with the harness. `setpriv --pdeathsig KILL` makes the kernel
-// kill the child if the test runner itself is killed, so no etcd or apiserver outlives a crashed run; stop()
+// kill the child if the test runner itself is killed (once setpriv has armed it, a moment after the spawn), so no etcd
+// or apiserver outlives a crashed run; stop()
 // covers the normal path (SIGTERM, then SIGKILL after a grace period). Output goes to a log file named after the
 // process, which failures point at.
 import { type ChildProcess, spawn } from 'node:child_process';
