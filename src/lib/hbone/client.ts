@@ -34,6 +34,8 @@ export interface Tunnel {
   readonly stream: Duplex;
   readonly reset: () => void;
   readonly via: 'h2' | 'websocket';
+  /** The instance that answered, when the server says (`krun-instance`). */
+  readonly instance?: string;
 }
 
 /** The server can't carry HTTP/2 end to end; a WebSocket may still work. */
@@ -42,7 +44,17 @@ class NoHttp2Error extends Error {}
 const STREAM_WINDOW = 1 << 20;
 const SESSION_WINDOW = 16 << 20;
 
+/** The HTTP status a refused tunnel request got, when it got one. */
+export function tunnelStatus(err: unknown): number | undefined {
+  const status = (err as { httpStatus?: unknown }).httpStatus;
+  return typeof status === 'number' ? status : undefined;
+}
+
 function statusError(status: number, target: string, origin: URL): TransportError {
+  return Object.assign(statusMessage(status, target, origin), { httpStatus: status });
+}
+
+function statusMessage(status: number, target: string, origin: URL): TransportError {
   const where = `${origin.origin}${tunnelPath(target)}`;
   switch (status) {
     case 401:
@@ -143,6 +155,7 @@ export class HboneClient {
     } catch (err) {
       throw connectError(this.#options.origin, err as Error);
     }
+    let instance: string | undefined;
     const status = await new Promise<number>((resolve, reject) => {
       const onError = (err: Error) =>
         reject(new TransportError(`tunnel request failed: ${err.message}`, { cause: err }));
@@ -152,6 +165,8 @@ export class HboneClient {
       stream.once('response', (h: IncomingHttpHeaders) => {
         stream.off('error', onError);
         stream.off('close', onClose);
+        const named = h['krun-instance'];
+        instance = typeof named === 'string' ? named : undefined;
         resolve(Number(h[':status']));
       });
     });
@@ -166,6 +181,7 @@ export class HboneClient {
     return {
       stream,
       via: 'h2',
+      ...(instance ? { instance } : {}),
       // destroy() sends RST_STREAM at once; close(code) would send END_STREAM first and look like a clean end.
       reset: () => stream.destroy(new Error('tunnel reset')),
     };

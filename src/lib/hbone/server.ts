@@ -39,6 +39,8 @@ export interface HboneServerOptions {
   /** Aborting it closes the server like close(). */
   readonly signal?: AbortSignal;
   readonly dial?: Dialer;
+  /** Sent as `krun-instance` on every opened HTTP/2 tunnel, so clients can say which instance they reached. */
+  readonly instance?: string;
 }
 
 export interface HboneServer {
@@ -207,7 +209,7 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
       upstream.destroy();
       return;
     }
-    stream.respond({ ':status': 200 });
+    stream.respond({ ':status': 200, ...(options.instance ? { 'krun-instance': options.instance } : {}) });
     await runTunnel(
       {
         stream,

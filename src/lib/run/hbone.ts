@@ -53,6 +53,7 @@ export async function startHbone(config: RunConfig, ctx: KrunContext): Promise<H
       : {}),
     ...(auth ? { auth: await authenticator(auth) } : {}),
     log: ctx.log.with({ component: 'hbone' }),
+    instance: config.podName.value,
   });
   ctx.log.info('HBONE listening', {
     address: `${server.address.address}:${server.address.port}`,

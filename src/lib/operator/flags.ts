@@ -1,0 +1,71 @@
+// Flags the operator commands (ssh, exec, cp, port-forward, ssh-config) share, each with its KRUN_ twin.
+import { Flags } from '@oclif/core';
+
+export const targetFlags = {
+  project: Flags.string({
+    summary: 'Project of a service TARGET (default: PROJECT_ID, CLOUDSDK_CORE_PROJECT, gcloud config)',
+    env: 'KRUN_PROJECT',
+  }),
+  region: Flags.string({
+    summary: 'Region of a service TARGET (default: CLOUDSDK_RUN_REGION, gcloud config run/region)',
+    env: 'KRUN_REGION',
+  }),
+  auth: Flags.option({
+    options: ['google', 'none'] as const,
+    summary: 'Send a Google ID token for the service URL, or nothing (default: google for https)',
+    env: 'KRUN_AUTH',
+  })(),
+  'token-file': Flags.string({
+    summary: 'Send the bearer token in this file instead (re-read for every tunnel)',
+    env: 'KRUN_TOKEN_FILE',
+  }),
+  'impersonate-service-account': Flags.string({
+    summary: 'Get the ID token as this service account, using your credentials',
+    env: 'KRUN_IMPERSONATE_SERVICE_ACCOUNT',
+  }),
+  'ca-file': Flags.string({
+    summary: 'Also trust the CA certificates in this PEM file (host:port targets with their own TLS)',
+    env: 'KRUN_CA_FILE',
+  }),
+};
+
+export const sshFlags = {
+  'known-hosts': Flags.string({
+    summary: 'Pinned host keys (default: ~/.config/krun/known_hosts)',
+    env: 'KRUN_KNOWN_HOSTS',
+  }),
+};
+
+/** `-i` is the identity file for ssh and cp (as in OpenSSH); exec keeps kubectl's `-i` for stdin. */
+export function identityFileFlag(short: boolean) {
+  return Flags.string({
+    ...(short ? { char: 'i' as const } : {}),
+    summary: 'SSH private key (default: the agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)',
+    env: 'KRUN_IDENTITY_FILE',
+  });
+}
+
+type Parsed = {
+  project?: string | undefined;
+  region?: string | undefined;
+  auth?: 'google' | 'none' | undefined;
+  'token-file'?: string | undefined;
+  'impersonate-service-account'?: string | undefined;
+  'ca-file'?: string | undefined;
+  'known-hosts'?: string | undefined;
+  'identity-file'?: string | undefined;
+};
+
+/** The parsed shared flags as service options. */
+export function operatorOptions(flags: Parsed) {
+  return {
+    project: flags.project,
+    region: flags.region,
+    auth: flags.auth,
+    tokenFile: flags['token-file'],
+    impersonateServiceAccount: flags['impersonate-service-account'],
+    caFile: flags['ca-file'],
+    knownHostsFile: flags['known-hosts'],
+    identityFile: flags['identity-file'],
+  };
+}

@@ -1,0 +1,86 @@
+// Dialing a resolved target: one HboneClient (one HTTP/2 connection, tunnels as streams) with the operator's
+// credentials, and the refusals an operator can meet turned into one sentence with the fix.
+import { readFileSync } from 'node:fs';
+import type { KrunContext } from '../context.ts';
+import { TransportError, UsageError } from '../errors.ts';
+import { HboneClient, type Tunnel, tunnelStatus } from '../hbone/client.ts';
+import { tokenSourceFor } from '../hbone/run-client.ts';
+import type { ResolvedTarget } from './target.ts';
+
+export interface TunnelOptions {
+  readonly auth?: 'google' | 'none' | undefined;
+  readonly tokenFile?: string | undefined;
+  readonly caFile?: string | undefined;
+  readonly impersonateServiceAccount?: string | undefined;
+}
+
+/** The tunnel target of the SSH debug server. */
+export const SSH_TARGET = '22';
+
+export function hboneClientFor(target: ResolvedTarget, options: TunnelOptions, ctx: KrunContext): HboneClient {
+  let ca: string | undefined;
+  if (options.caFile) {
+    try {
+      ca = readFileSync(options.caFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`can't read --ca-file ${options.caFile}: ${(err as Error).message}`);
+    }
+  }
+  const tokens = tokenSourceFor(
+    {
+      url: target.origin.origin,
+      ...(options.auth ? { auth: options.auth } : {}),
+      ...(options.tokenFile ? { tokenFile: options.tokenFile } : {}),
+      ...(options.impersonateServiceAccount ? { impersonateServiceAccount: options.impersonateServiceAccount } : {}),
+    },
+    target.origin,
+  );
+  return new HboneClient({ origin: target.origin, tokens, log: ctx.log, ...(ca ? { ca } : {}) });
+}
+
+/** `gcloud run services …` flags naming the service, or a placeholder for URLs. */
+function serviceArgs(target: ResolvedTarget): string {
+  const s = target.service;
+  return s ? `${s.name} --project ${s.project} --region ${s.region}` : 'SERVICE';
+}
+
+export function sshAuthHint(target: ResolvedTarget): string {
+  return `set SSH_AUTH on the service to your public key: gcloud run services update ${serviceArgs(target)} --update-env-vars SSH_AUTH="$(cat ~/.ssh/id_ed25519.pub)"`;
+}
+
+/** Opens one tunnel to `what` (a port or name) on the target; refusals name their fix. */
+export async function openTunnel(
+  client: HboneClient,
+  target: ResolvedTarget,
+  what: string,
+  ctx: KrunContext,
+): Promise<Tunnel> {
+  try {
+    return await client.open(what);
+  } catch (err) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const status = tunnelStatus(err);
+    const where = target.service ? `Cloud Run service ${target.service.name}` : target.origin.origin;
+    if (status === 403) {
+      throw new TransportError(`${where} refused the tunnel (HTTP 403): your account lacks roles/run.invoker`, {
+        hints: [
+          `grant roles/run.invoker: gcloud run services add-iam-policy-binding ${serviceArgs(target)} --member user:YOU@example.com --role roles/run.invoker`,
+        ],
+        cause: err,
+      });
+    }
+    if (status === 401) {
+      throw new TransportError(`${where} rejected your credentials (HTTP 401)`, {
+        hints: ['run gcloud auth login, then gcloud auth application-default login', '--token-file FILE'],
+        cause: err,
+      });
+    }
+    if (what === SSH_TARGET && (status === 404 || status === 502)) {
+      throw new TransportError(`${where} has no SSH debug server running (HTTP ${status})`, {
+        hints: [sshAuthHint(target)],
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
