@@ -1,7 +1,14 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
 import { UsageError } from '../lib/errors.ts';
-import { identityFileFlag, operatorOptions, sshFlags, targetFlags } from '../lib/operator/flags.ts';
+import {
+  identityFileFlag,
+  operatorOptions,
+  REMOTE_EXIT_CODES,
+  sshFlags,
+  targetArg,
+  targetFlags,
+} from '../lib/operator/flags.ts';
 
 export default class Exec extends KrunCommand {
   static override summary = 'Run a command in a workload, like kubectl exec';
@@ -11,18 +18,14 @@ through the service's own URL (in-process SSH client; no OpenSSH needed). stdout
 exits with the command's status. TARGET is a Cloud Run service name (resolved with the Admin API: needs \
 roles/run.viewer), an https:// URL, or host:port of a workload serving HBONE over TLS; tunnels need roles/run.invoker.
 
-EXIT CODES
-  n    the remote command's status (128 + signal number when a signal killed it)
-  1    the target could not be resolved, or another local failure
-  2    bad arguments or flags
-  255  the tunnel or SSH connection failed (reason on stderr)`;
+${REMOTE_EXIT_CODES}`;
   static override examples = [
     '# Run a command in Cloud Run service my-service\n<%= config.bin %> <%= command.id %> my-service --region us-central1 -- ps aux',
     '# Pipe a file into a command\n<%= config.bin %> <%= command.id %> -i my-service -- sh -c "cat > /tmp/dump.sql" < dump.sql',
   ];
   static override strict = false;
   static override args = {
-    target: Args.string({ description: 'Cloud Run service name, https:// URL, or host:port', required: true }),
+    target: targetArg,
   };
   static override flags = {
     ...targetFlags,

@@ -1,6 +1,13 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
-import { identityFileFlag, operatorOptions, sshFlags, targetFlags } from '../lib/operator/flags.ts';
+import {
+  identityFileFlag,
+  operatorOptions,
+  REMOTE_EXIT_CODES,
+  sshFlags,
+  targetArg,
+  targetFlags,
+} from '../lib/operator/flags.ts';
 
 export default class Ssh extends KrunCommand {
   static override summary = 'Open a shell or run a command over SSH';
@@ -9,18 +16,14 @@ service's own URL, with an in-process SSH client: your key from the agent, ~/.ss
 use in ~/.config/krun/known_hosts. Without a command: an interactive shell (a terminal when stdin is one). Cloud Run \
 routes every tunnel to any instance; stderr says which one was reached.
 
-EXIT CODES
-  n    the remote command's status (128 + signal number when a signal killed it)
-  1    the target could not be resolved, or another local failure
-  2    bad arguments or flags
-  255  the tunnel or SSH connection failed (reason on stderr)`;
+${REMOTE_EXIT_CODES}`;
   static override examples = [
     '# A shell in Cloud Run service my-service\n<%= config.bin %> <%= command.id %> my-service --region us-central1',
     '# One command\n<%= config.bin %> <%= command.id %> my-service -- df -h',
   ];
   static override strict = false;
   static override args = {
-    target: Args.string({ description: 'Cloud Run service name, https:// URL, or host:port', required: true }),
+    target: targetArg,
   };
   static override flags = {
     ...targetFlags,

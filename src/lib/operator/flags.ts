@@ -1,5 +1,18 @@
 // Flags the operator commands (ssh, exec, cp, port-forward, ssh-config) share, each with its KRUN_ twin.
-import { Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+
+/** The exit codes of commands that run something remotely (ssh, exec), for their help text. */
+export const REMOTE_EXIT_CODES = `EXIT CODES
+  n    the remote command's status (128 + signal number when a signal killed it)
+  1    the target could not be resolved, or another local failure
+  2    bad arguments or flags
+  255  the tunnel or SSH connection failed (reason on stderr)`;
+
+/** The TARGET argument of the operator commands. */
+export const targetArg = Args.string({
+  description: 'Cloud Run service name, https:// URL, or host:port',
+  required: true,
+});
 
 export const targetFlags = {
   project: Flags.string({
