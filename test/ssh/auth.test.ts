@@ -11,7 +11,7 @@ import { parseAuthorizedKeys } from '../../src/lib/ssh/authorized-keys.ts';
 import { splitWords } from '../../src/lib/ssh/command.ts';
 import { fingerprint } from '../../src/lib/ssh/keys.ts';
 import { wireString } from '../../src/lib/ssh/wire.ts';
-import { keygen, run } from './support.ts';
+import { keygen, signUserCertificate } from './support.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'krun-ssh-auth-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -84,20 +84,8 @@ test('certificates: signed by a trusted CA, for the user, inside their validity 
   const ca = await keygen(dir, 'ca');
   const user = await keygen(dir, 'user');
   const certify = async (name: string, principals: string, validity: string) => {
-    const r = await run('ssh-keygen', [
-      '-q',
-      '-s',
-      ca.path,
-      '-I',
-      name,
-      '-n',
-      principals,
-      '-V',
-      validity,
-      `${user.path}.pub`,
-    ]);
-    assert.equal(r.status, 0, r.stderr);
-    const [, b64] = (await readFile(`${user.path}-cert.pub`, 'utf8')).split(' ');
+    const cert = await signUserCertificate(ca.path, user.path, name, principals, validity);
+    const [, b64] = (await readFile(cert, 'utf8')).split(' ');
     return Buffer.from(b64 ?? '', 'base64');
   };
   const entries = parseAuthorizedKeys(`cert-authority ${ca.pub}`, 'file').entries;

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { Client } from 'ssh2';
 import { echo, startTarget } from '../hbone/support.ts';
 import { freePort } from '../support/control-plane/ports.ts';
-import { keygen, logLines, run, startKrunSsh, terminal } from './support.ts';
+import { keygen, logLines, run, signUserCertificate, startKrunSsh, terminal } from './support.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'krun-ssh-'));
 after(() => rm(root, { recursive: true, force: true }));
@@ -301,20 +301,8 @@ test('OpenSSH user certificates log in end to end; expired ones and other princi
   const ca = await keygen(dir, 'ca');
   const certify = async (name: string, principals: string, validity: string) => {
     const user = await keygen(dir, name);
-    const r = await run('ssh-keygen', [
-      '-q',
-      '-s',
-      ca.path,
-      '-I',
-      name,
-      '-n',
-      principals,
-      '-V',
-      validity,
-      `${user.path}.pub`,
-    ]);
-    assert.equal(r.status, 0, r.stderr);
-    return ['-i', user.path, '-o', `CertificateFile=${user.path}-cert.pub`];
+    const cert = await signUserCertificate(ca.path, user.path, name, principals, validity);
+    return ['-i', user.path, '-o', `CertificateFile=${cert}`];
   };
   const k = await startKrunSsh(join(dir, 'pod'), { SSH_AUTH: `cert-authority ${ca.pub}` });
   t.after(() => k.stop());

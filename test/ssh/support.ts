@@ -44,6 +44,19 @@ export async function keygen(dir: string, name: string): Promise<{ path: string;
   return { path, pub: (await readFile(`${path}.pub`, 'utf8')).trim() };
 }
 
+/** Signs `${key}.pub` with the CA key as an OpenSSH user certificate; returns the certificate's path. */
+export async function signUserCertificate(
+  ca: string,
+  key: string,
+  id: string,
+  principals: string,
+  validity: string,
+): Promise<string> {
+  const r = await run('ssh-keygen', ['-q', '-s', ca, '-I', id, '-n', principals, '-V', validity, `${key}.pub`]);
+  if (r.status !== 0) throw new Error(r.stderr);
+  return `${key}-cert.pub`;
+}
+
 export interface KrunSsh {
   readonly krun: Spawned;
   readonly hbonePort: number;
