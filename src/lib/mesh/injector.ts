@@ -39,6 +39,8 @@ export interface MeshInputs {
   readonly isRoot: boolean;
   /** On Google Cloud the agent may read the metadata server; elsewhere it must never probe 169.254.169.254. */
   readonly onGoogleCloud: boolean;
+  /** A GKE cluster: the agent's own STS exchange needs its URL and GCP_METADATA (PROJECT|NUMBER|NAME|LOCATION). */
+  readonly gke?: { readonly clusterUrl: string; readonly gcpMetadata: string } | undefined;
 }
 
 export function revisionOf(env: Readonly<Record<string, string | undefined>>): string {
@@ -75,6 +77,10 @@ export function agentEnvironment(i: MeshInputs): Record<string, string> {
   if (i.mode === 'proxyless') {
     env.DISABLE_ENVOY = 'true';
     env.ISTIO_META_GENERATOR = 'grpc';
+  }
+  if (i.gke) {
+    env.GKE_CLUSTER_URL = i.gke.clusterUrl;
+    env.GCP_METADATA = i.gke.gcpMetadata;
   }
   if (i.mode === 'whitebox') env.HTTP_PROXY_PORT = String(HTTP_PROXY_PORT);
   if (!i.isRoot) env.ISTIO_META_UNPRIVILEGED_POD = 'true';

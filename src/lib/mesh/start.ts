@@ -8,6 +8,7 @@ import { delimiter, join } from 'node:path';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../fs/atomic-file.ts';
+import { gkeClusterUrl } from '../gcp/sts.ts';
 import { apiStatus } from '../kube/client.ts';
 import type { Resolved } from '../run/launcher.ts';
 import { httpProbe } from '../run/readiness.ts';
@@ -72,6 +73,20 @@ function run(command: string, args: string[], input: string): Promise<void> {
   });
 }
 
+function gkeOf(config: Resolved['config']): MeshInputs['gke'] {
+  const [project, number, name, location] = [
+    config.projectId.value,
+    config.projectNumber.value,
+    config.clusterName.value,
+    config.clusterLocation.value,
+  ];
+  if (!project || !name || !location) return undefined;
+  return {
+    clusterUrl: gkeClusterUrl(project, location, name),
+    gcpMetadata: [project, number ?? '', name, location].join('|'),
+  };
+}
+
 const NO_MESH: Mesh = { mode: 'none', env: {}, stop: async () => {} };
 
 export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunContext): Promise<Mesh> {
@@ -118,6 +133,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     statusPort: config.meshStatusPort.value,
     isRoot,
     onGoogleCloud: config.projectId.value !== undefined,
+    gke: gkeOf(config),
   };
 
   // The istiod root: pilot-agent refuses to start without it.

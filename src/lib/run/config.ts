@@ -3,6 +3,7 @@
 // caller passes in everything (flags, env, mesh-env, what the kubeconfig says), so tests need no process state.
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
+import { dataplaneServiceAccount } from '../gcp/sts.ts';
 import { formatHostPort, type HostPort, parseHostPort } from '../net/address.ts';
 import { type Mount, parseMounts } from './mounts.ts';
 import { PORT_PREFIX, SETTINGS, type SettingKey, type SettingSpec } from './settings.ts';
@@ -34,6 +35,9 @@ export interface RunConfig {
   readonly uid: Value<number | undefined>;
   readonly mounts: Value<readonly Mount[]>;
   readonly istioTokenAudience: Value<string>;
+  /** The managed-mesh token chain (src/lib/run/google-tokens.ts). */
+  readonly googleTokens: Value<GoogleTokensSetting>;
+  readonly dataplaneServiceAccount: Value<string | undefined>;
   readonly tokenExpirationSeconds: Value<number>;
   readonly terminationGraceSeconds: Value<number>;
   readonly resyncIntervalSeconds: Value<number>;
@@ -71,6 +75,9 @@ export interface RunConfig {
   readonly envoy: Value<string>;
   readonly meshStatusPort: Value<number>;
 }
+
+export const GOOGLE_TOKENS_SETTINGS = ['off', 'federated', 'dataplane'] as const;
+export type GoogleTokensSetting = (typeof GOOGLE_TOKENS_SETTINGS)[number];
 
 export const MESH_MODE_SETTINGS = ['auto', 'sidecar', 'whitebox', 'proxyless', 'none'] as const;
 export type MeshModeSetting = (typeof MESH_MODE_SETTINGS)[number];
@@ -206,6 +213,13 @@ export function resolveConfig(input: ConfigInput): RunConfig {
       ? { value: 'istio-ca', source: 'default (OSS Istio)' }
       : { value: trustDomain.value, source: 'derived from the trust domain' });
 
+  const googleRaw = get('googleTokens');
+  const googleTokens = googleRaw?.value.trim().toLowerCase();
+  if (googleRaw && !GOOGLE_TOKENS_SETTINGS.includes(googleTokens as GoogleTokensSetting)) {
+    throw bad(googleRaw, `not one of ${GOOGLE_TOKENS_SETTINGS.join(', ')}`, 'KRUN_GOOGLE_TOKENS=federated');
+  }
+  const dataplaneNumber = projectNumber(get, google).value;
+
   const baseRaw = get('baseDir');
   const baseDir: Value<string> = baseRaw
     ? { value: isAbsolute(baseRaw.value) ? baseRaw.value : resolve(input.cwd, baseRaw.value), source: baseRaw.source }
@@ -314,6 +328,14 @@ export function resolveConfig(input: ConfigInput): RunConfig {
       ? { value: parseMounts(mountsRaw.value, mountsRaw.source), source: mountsRaw.source }
       : { value: [], source: 'unset' },
     istioTokenAudience,
+    googleTokens: googleRaw
+      ? { value: googleTokens as GoogleTokensSetting, source: googleRaw.source }
+      : { value: 'off', source: 'default' },
+    dataplaneServiceAccount:
+      get('dataplaneServiceAccount') ??
+      (dataplaneNumber
+        ? { value: dataplaneServiceAccount(dataplaneNumber), source: 'derived from PROJECT_NUMBER' }
+        : { value: undefined, source: 'unset' }),
     tokenExpirationSeconds: seconds(get('tokenExpiration'), 3600, 600),
     terminationGraceSeconds: seconds(get('terminationGrace'), 10, 0),
     resyncIntervalSeconds: seconds(get('resyncInterval'), 60, 0.05),

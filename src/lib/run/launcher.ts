@@ -13,13 +13,14 @@ import { type SshDebug, startSshDebug } from '../ssh/start.ts';
 import { type RunningApp, startApp } from './app.ts';
 import { findCluster } from './cluster.ts';
 import { type ConfigInput, type GoogleFacts, type RunConfig, resolveConfig } from './config.ts';
+import { DATAPLANE_TOKEN_FILE, FEDERATED_TOKEN_FILE, googleChain } from './google-tokens.ts';
 import { startHbone } from './hbone.ts';
 import { loadMeshEnv } from './mesh-env.ts';
 import { syncMount } from './mounts.ts';
 import { httpProbe, type Probe, tcpProbe, waitReady } from './readiness.ts';
 import { keepFresh } from './refresh.ts';
 import type { SettingKey } from './settings.ts';
-import { SERVICE_ACCOUNT_DIR, writeTokenFiles } from './tokens.ts';
+import { ISTIO_TOKEN_DIR, SERVICE_ACCOUNT_DIR, writeTokenFiles } from './tokens.ts';
 
 export interface LaunchOptions {
   readonly flags: Readonly<Partial<Record<SettingKey, string>>>;
@@ -102,6 +103,13 @@ export function appEnvironment(
   out.SERVICE_ACCOUNT = config.serviceAccount.value;
   out.KRUN_BASE_DIR = config.baseDir.value;
   if (withCluster) out.KRUN_SERVICE_ACCOUNT_DIR = join(config.baseDir.value, SERVICE_ACCOUNT_DIR);
+  const google = config.googleTokens.value;
+  if (withCluster && google !== 'off') {
+    out.KRUN_GOOGLE_FEDERATED_TOKEN_FILE = join(config.baseDir.value, ISTIO_TOKEN_DIR, FEDERATED_TOKEN_FILE);
+    if (google === 'dataplane') {
+      out.KRUN_GOOGLE_DATAPLANE_TOKEN_FILE = join(config.baseDir.value, ISTIO_TOKEN_DIR, DATAPLANE_TOKEN_FILE);
+    }
+  }
   return out;
 }
 
@@ -114,8 +122,10 @@ async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owne
     serviceAccount: config.serviceAccount.value,
     expirationSeconds: config.tokenExpirationSeconds.value,
   };
+  const google = googleChain(config, ctx.env);
   const tokens = () =>
     writeTokenFiles(client, {
+      google,
       baseDir: config.baseDir.value,
       target,
       istioAudience: config.istioTokenAudience.value,
@@ -134,6 +144,12 @@ async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owne
   };
   const tokensAt = await tokens();
   ctx.log.info('wrote ServiceAccount tokens', { serviceAccount: `${target.namespace}/${target.serviceAccount}` });
+  if (google) {
+    ctx.log.info('exchanged the ServiceAccount token for Google tokens', {
+      audience: google.audience,
+      dataplane: google.dataplaneServiceAccount,
+    });
+  }
   const mountsAt = await mounts();
   return { tokens, tokensAt, mounts, mountsAt };
 }

@@ -20,6 +20,8 @@ export type SettingKey =
   | 'uid'
   | 'mounts'
   | 'istioTokenAudience'
+  | 'googleTokens'
+  | 'dataplaneServiceAccount'
   | 'tokenExpiration'
   | 'terminationGrace'
   | 'resyncInterval'
@@ -145,6 +147,20 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'KRUN_ISTIO_TOKEN_AUDIENCE',
     flag: 'istio-token-audience',
     summary: 'Audience of var/run/secrets/tokens/istio-token',
+    meshEnv: true,
+  },
+  {
+    key: 'googleTokens',
+    env: 'KRUN_GOOGLE_TOKENS',
+    flag: 'google-tokens',
+    summary: 'Managed-mesh token chain: off, federated (STS) or dataplane (STS, then the data-plane account)',
+    meshEnv: true,
+  },
+  {
+    key: 'dataplaneServiceAccount',
+    env: 'KRUN_DATAPLANE_SERVICE_ACCOUNT',
+    flag: 'dataplane-service-account',
+    summary: 'Google service account impersonated with the federated token (KRUN_GOOGLE_TOKENS=dataplane)',
     meshEnv: true,
   },
   {

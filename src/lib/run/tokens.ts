@@ -1,12 +1,14 @@
 // ServiceAccount tokens where a Pod has them, from TokenRequest:
 //   /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}   (API server audience)
 //   /var/run/secrets/tokens/istio-token                                      (mesh audience)
+//   /var/run/secrets/tokens/google-{federated,dataplane}-token               (KRUN_GOOGLE_TOKENS, Google access tokens)
 // Both use kubelet's atomic projected-volume layout, so a reader never sees a half-written token.
 import { join } from 'node:path';
 import { NotFoundError, PermissionError } from '../errors.ts';
 import type { Owner } from '../fs/atomic-file.ts';
 import { type ProjectedFile, writeProjected } from '../fs/projected-dir.ts';
 import { apiStatus, type KubeClient } from '../kube/client.ts';
+import { DATAPLANE_TOKEN_FILE, exchangeTokens, FEDERATED_TOKEN_FILE, type GoogleChain } from './google-tokens.ts';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export const ISTIO_TOKEN_DIR = '/var/run/secrets/tokens';
@@ -105,23 +107,41 @@ export interface TokenFilesOptions {
   readonly owner?: Owner | undefined;
   readonly now: number;
   readonly signal?: AbortSignal;
+  /** The managed-mesh token chain, when configured: its tokens join istio-token. */
+  readonly google?: GoogleChain | undefined;
 }
 
-/** Requests both tokens and writes them. Returns the earliest time either should be refreshed (80% of its life). */
+/** Requests the tokens and writes them. Returns the earliest time one should be refreshed (80% of its life). */
 export async function writeTokenFiles(client: KubeClient, options: TokenFilesOptions): Promise<number> {
-  const { baseDir, target, now, owner } = options;
+  const { baseDir, target, now, owner, google } = options;
   const [api, mesh] = await Promise.all([
     requestToken(client, target, [], now, options.signal),
     requestToken(client, target, [options.istioAudience], now, options.signal),
   ]);
   const secret = (text: string): ProjectedFile => ({ data: Buffer.from(text), mode: 0o600 });
   const plain = (text: string): ProjectedFile => ({ data: Buffer.from(text), mode: 0o644 });
+  const issued: IssuedToken[] = [api, mesh];
+  const tokenFiles = new Map([[ISTIO_TOKEN_FILE, secret(mesh.token)]]);
+  if (google) {
+    // STS accepts only a subject token for the trust domain; istio-token has that audience unless OSS Istio's.
+    const subject =
+      options.istioAudience === google.trustDomain
+        ? mesh
+        : await requestToken(client, target, [google.trustDomain], now, options.signal);
+    const tokens = await exchangeTokens(subject.token, google, target, options.signal);
+    tokenFiles.set(FEDERATED_TOKEN_FILE, secret(tokens.federated.token));
+    issued.push(subject, { ...tokens.federated, receivedAt: now });
+    if (tokens.dataplane) {
+      tokenFiles.set(DATAPLANE_TOKEN_FILE, secret(tokens.dataplane.token));
+      issued.push({ ...tokens.dataplane, receivedAt: now });
+    }
+  }
   const saFiles = new Map<string, ProjectedFile>([
     ['token', secret(api.token)],
     ['namespace', plain(target.namespace)],
   ]);
   if (options.ca) saFiles.set('ca.crt', plain(options.ca));
   await writeProjected(join(baseDir, SERVICE_ACCOUNT_DIR), saFiles, { owner });
-  await writeProjected(join(baseDir, ISTIO_TOKEN_DIR), new Map([[ISTIO_TOKEN_FILE, secret(mesh.token)]]), { owner });
-  return Math.min(...[api, mesh].map((t) => t.receivedAt + REFRESH_AT * t.lifetimeMs));
+  await writeProjected(join(baseDir, ISTIO_TOKEN_DIR), tokenFiles, { owner });
+  return Math.min(...issued.map((t) => t.receivedAt + REFRESH_AT * t.lifetimeMs));
 }
