@@ -142,12 +142,12 @@ describe('krun run with KRUN_GOOGLE_TOKENS', () => {
     assert.equal(denied.status, 1);
     assert.equal(denied.stdout, '');
     const member = `serviceAccount:${POOL}[${unbound.ns}/default]`;
-    assert.match(denied.stderr, new RegExp(`error: forbidden: ${escape(member)} may not impersonate ${P4SA}`));
-    assert.match(
-      denied.stderr,
-      new RegExp(
-        `gcloud iam service-accounts add-iam-policy-binding ${P4SA} --role roles/iam.workloadIdentityUser --member '${escape(member)}'`,
+    assert.ok(denied.stderr.includes(`error: forbidden: ${member} may not impersonate ${P4SA}`), denied.stderr);
+    assert.ok(
+      denied.stderr.includes(
+        `gcloud iam service-accounts add-iam-policy-binding ${P4SA} --role roles/iam.workloadIdentityUser --member '${member}'`,
       ),
+      denied.stderr,
     );
     // A trust domain that is not the cluster's identity namespace
     const wrong = await workload(false, { KRUN_GOOGLE_TOKENS: 'federated', TRUST_DOMAIN: 'other.svc.id.goog' });
@@ -233,7 +233,3 @@ describe('the chain in-process', () => {
     assert.equal(env.GCP_METADATA, `${PROJECT}|${NUMBER}|mesh|us-central1`);
   });
 });
-
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
