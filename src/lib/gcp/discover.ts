@@ -33,9 +33,9 @@ export interface MeshAddress {
   readonly name?: string | undefined;
 }
 
-/** The original's MESH forms: gke://PROJECT, //container.googleapis.com/projects/P/locations/L/clusters/C, https://…/v1/… */
+/** The original's GKE MESH forms: gke://PROJECT, //container.googleapis.com/projects/P/locations/L/clusters/C, https://…/v1/… */
 export function parseMesh(mesh: string | undefined): MeshAddress | undefined {
-  if (!mesh) return undefined;
+  if (!mesh || mesh.startsWith('td:')) return undefined; // Traffic Director: src/lib/mesh/td.ts
   const gke = /^gke:\/\/([^/]+)/.exec(mesh);
   if (gke) return { project: gke[1] };
   const path =

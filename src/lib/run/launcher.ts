@@ -9,6 +9,7 @@ import type { HboneServer } from '../hbone/server.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
 import { type Mesh, startMesh } from '../mesh/start.ts';
+import { parseTdMesh, startTd } from '../mesh/td.ts';
 import { type SshDebug, startSshDebug } from '../ssh/start.ts';
 import { type RunningApp, startApp } from './app.ts';
 import { findCluster } from './cluster.ts';
@@ -48,7 +49,8 @@ export async function resolve(options: LaunchOptions, ctx: KrunContext): Promise
   const first = resolveConfig(input);
   let connection = await findCluster(first, ctx.env);
   let google: GoogleFacts | undefined;
-  if (!connection) {
+  // Traffic Director needs no cluster: like the original, MESH=td:… skips GKE discovery.
+  if (!connection && !parseTdMesh(ctx.env.MESH)) {
     // Loaded only here: off Google Cloud and with a kubeconfig, krun never pays for the Google libraries.
     const { discoverGke } = await import('../gcp/discover.ts');
     const found = await discoverGke(
@@ -179,7 +181,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   let app: RunningApp | undefined;
   let hbone: HboneServer | undefined;
   let ssh: SshDebug | undefined;
-  let mesh: Mesh | undefined;
+  let mesh: Pick<Mesh, 'env' | 'stop'> | undefined;
   const sshEnv = () => appEnvironment(config, ctx.env, connection !== undefined);
   try {
     const files = await preparePodFiles(resolved, ctx, owner);
@@ -190,7 +192,8 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
         loops.push(keepFresh(files.mounts, files.mountsAt, { ...common, what: 'mount re-sync' }));
       }
     }
-    mesh = await startMesh(resolved, options.isRoot, ctx);
+    const td = parseTdMesh(ctx.env.MESH);
+    mesh = td ? await startTd(td, config, ctx) : await startMesh(resolved, options.isRoot, ctx);
     const [command, ...args] = options.command;
     if (!command) {
       ssh = await startSshDebug(config, ctx, resolved.client, sshEnv());
