@@ -25,6 +25,8 @@ export interface Discovered {
   readonly project: string;
   readonly cluster: { readonly name: string; readonly location: string };
   readonly reason: string;
+  /** gcloud's kubeconfig context name: gke_<P>_<L>_<N>, or connectgateway_<P>_<membership> through the gateway. */
+  readonly contextName: string;
 }
 
 export interface MeshAddress {
@@ -49,6 +51,8 @@ export function parseMesh(mesh: string | undefined): MeshAddress | undefined {
 }
 
 const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+
+const gkeContext = (c: GkeCluster) => `gke_${c.project}_${c.location}_${c.name}`;
 
 async function reachable(connection: KubeConnection): Promise<boolean> {
   const client = new KubeClient(connection);
@@ -117,7 +121,14 @@ export async function discoverGke(settings: GkeSettings, env: Env, log: Logger):
     const connection = toConnection(cluster, reason);
     if (await reachable(connection)) {
       log.info('selected GKE cluster', { cluster: `${cluster.location}/${cluster.name}`, reason });
-      return { connection, facts, project, cluster: { name: cluster.name, location: cluster.location }, reason };
+      return {
+        connection,
+        facts,
+        project,
+        cluster: { name: cluster.name, location: cluster.location },
+        reason,
+        contextName: gkeContext(cluster),
+      };
     }
     log.warn('GKE cluster API unreachable; trying the next candidate', {
       cluster: `${cluster.location}/${cluster.name}`,
@@ -168,6 +179,7 @@ async function fleet(
       project,
       cluster: { name: cluster.name, location: cluster.location },
       reason,
+      contextName: gkeContext(cluster),
     };
   }
   if (!projectNumber)
@@ -177,5 +189,12 @@ async function fleet(
   log.info('selected Fleet membership', { membership: first.name, reason });
   // The gateway presents a publicly trusted certificate: system roots, no cluster CA.
   const connection: KubeConnection = { server, tokenProvider: token, source: `${first.name} (${reason})` };
-  return { connection, facts, project, cluster: { name: member, location: 'global' }, reason };
+  return {
+    connection,
+    facts,
+    project,
+    cluster: { name: member, location: 'global' },
+    reason,
+    contextName: `connectgateway_${project}_${member}`,
+  };
 }

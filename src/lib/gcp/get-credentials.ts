@@ -37,8 +37,7 @@ export async function gkeCredentials(settings: GkeSettings, ctx: KrunContext): P
       hints: ['krun kubeconfig --project PROJECT', 'gcloud config set project PROJECT'],
     });
   }
-  const { connection, cluster, project } = found;
-  const name = `gke_${project}_${cluster.location}_${cluster.name}`;
+  const { connection, contextName: name } = found;
   const base = { name, server: connection.server, ca: connection.ca };
   if (await findOnPath(AUTH_PLUGIN, ctx.env.PATH)) {
     const exec = {

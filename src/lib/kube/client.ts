@@ -123,7 +123,9 @@ export class KubeClient {
 
   async request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
     const token = await this.bearer();
-    const url = new URL(path, this.connection.server);
+    // Keep the server's own path (the Connect Gateway's, a proxy's), as kubectl does.
+    const base = new URL(this.connection.server);
+    const url = new URL(`${base.pathname.replace(/\/+$/, '')}${path}`, base);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
       const req = request(
@@ -227,7 +229,9 @@ export class KubeClient {
 
   private apiError(method: string, path: string, status: number, body: KubeStatus | undefined): KrunError {
     const what = describeAccess(method, path);
-    const detail = body?.message ?? `HTTP ${status}`;
+    // A Google front end (the Connect Gateway) answers with Google's error shape, not a Status.
+    const google = (body as { error?: { message?: string } } | undefined)?.error?.message;
+    const detail = body?.message ?? google ?? `HTTP ${status}`;
     if (status === 401) {
       return new KubeApiError(`the API server rejected krun's credentials (${what}): ${detail}`, status, body?.reason, [
         `check the user credentials in ${this.connection.source}`,

@@ -1,15 +1,17 @@
 // A local Google Cloud for the tests: metadata server, IAM, IAM Credentials, Resource Manager, GKE, GKE Hub, STS,
-// Cloud Run Admin v2, Google's OAuth 2.0 token endpoint and certificates, and the Cloud Run front end, each on its own
+// the Connect Gateway (HTTPS), Cloud Run Admin v2, Google's OAuth 2.0 token endpoint and certificates, and the Cloud Run front end, each on its own
 // 127.0.0.1 port, sharing one in-memory state.
 // Clients reach it through the official libraries with only endpoints changed (see clientOptions/rootUrl/env).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createCertificateAuthority, writePem } from '../pki.ts';
+import { connectGatewayHandler } from './connect-gateway.ts';
 import { type FrontEnd, startFrontEnd } from './front-end.ts';
 import { containerRoutes, gkeHubRoutes, stsHandler } from './gke.ts';
 import { type ApiServer, route, startApiServer } from './http.ts';
@@ -32,7 +34,8 @@ export type EndpointName =
   | 'gkehub'
   | 'sts'
   | 'run'
-  | 'oauth2';
+  | 'oauth2'
+  | 'connectgateway';
 
 export interface GcpEmulatorOptions {
   readonly projectId?: string;
@@ -88,6 +91,14 @@ export const LOOPBACK_DNS_PRELOAD = fileURLToPath(new URL('./loopback-dns.ts', i
 function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
   const server = createServer(handler);
   return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+function listenTls(handler: (req: IncomingMessage, res: ServerResponse) => void, key: string, cert: string) {
+  const server = createHttpsServer({ key, cert }, handler);
+  return new Promise<Server>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(server));
   });
@@ -153,6 +164,7 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       run,
       oauth2,
       oauth2Https,
+      connectGateway,
       metadataServer,
       sts,
       frontEnd,
@@ -169,6 +181,13 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       ca
         .issue({ commonName: 'oauth2.googleapis.com', hosts: ['oauth2.googleapis.com'], usage: 'server' })
         .then((c) => startApiServer(state, accessTokenKey, oauth2Routes, { tls: { key: c.keyPem, cert: c.chainPem } })),
+      ca
+        .issue({
+          commonName: 'connectgateway.googleapis.com',
+          hosts: ['connectgateway.googleapis.com', '127.0.0.1'],
+          usage: 'server',
+        })
+        .then((c) => listenTls(connectGatewayHandler(state, accessTokenKey), c.keyPem, c.chainPem)),
       listen(metadataHandler(metadata, state)),
       listen((req, res) => {
         void stsHandler(state)(req, res);
@@ -178,7 +197,7 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
     apis.push(iam, iamcredentials, cloudresourcemanager, container, gkehub, run, oauth2, oauth2Https);
     state.tokenUri = `${oauth2.url}/token`;
     const oauth2HttpsPort = Number(new URL(oauth2Https.url).port);
-    servers.push(metadataServer, sts);
+    servers.push(metadataServer, sts, connectGateway);
     const stsUrl = `http://127.0.0.1:${(sts.address() as AddressInfo).port}`;
     const metadataHost = `127.0.0.1:${(metadataServer.address() as AddressInfo).port}`;
     // OpenID discovery for the issuer, next to its keys.
@@ -200,6 +219,7 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       sts: stsUrl,
       run: run.url,
       oauth2: oauth2.url,
+      connectgateway: `https://127.0.0.1:${(connectGateway.address() as AddressInfo).port}`,
     };
     const caFile = writePem(join(dir, 'cloud-run-front-end-ca.pem'), ca.certPem);
     const env = (): Record<string, string> => ({

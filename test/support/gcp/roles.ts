@@ -42,6 +42,15 @@ const ROLES: Readonly<Record<string, readonly string[]>> = {
   'roles/container.admin': ['container.*'],
   'roles/gkehub.viewer': ['gkehub.memberships.get', 'gkehub.memberships.list'],
   'roles/gkehub.admin': ['gkehub.*'],
+  'roles/gkehub.gatewayReader': ['gkehub.gateway.get'],
+  'roles/gkehub.gatewayEditor': [
+    'gkehub.gateway.get',
+    'gkehub.gateway.post',
+    'gkehub.gateway.put',
+    'gkehub.gateway.patch',
+    'gkehub.gateway.delete',
+  ],
+  'roles/gkehub.gatewayAdmin': ['gkehub.gateway.*'],
   'roles/run.invoker': ['run.routes.invoke'],
   'roles/run.viewer': ['run.services.get', 'run.services.list', 'run.services.getIamPolicy'],
   'roles/run.developer': [

@@ -78,6 +78,8 @@ export interface Membership {
   readonly uniqueId: string;
   /** `projects/P/locations/L/clusters/N` of the GKE cluster, if the member is one. */
   cluster?: string;
+  /** A non-GKE member's apiserver, which its Connect Agent reaches (the Connect Gateway). Never served. */
+  kube?: KubeAccess;
   labels: Record<string, string>;
   readonly createTime: string;
 }
@@ -443,6 +445,7 @@ export class GcpState {
     location = 'global',
     name,
     cluster,
+    kube,
     labels = {},
   }: {
     projectId?: string;
@@ -450,6 +453,8 @@ export class GcpState {
     name: string;
     /** `projects/P/locations/L/clusters/N`. */
     cluster?: string;
+    /** A non-GKE member's apiserver (reached through the Connect Gateway). */
+    kube?: KubeAccess;
     labels?: Record<string, string>;
   }): Membership {
     const membership: Membership = {
@@ -460,6 +465,7 @@ export class GcpState {
       labels,
       createTime: now(),
       ...(cluster ? { cluster } : {}),
+      ...(kube ? { kube } : {}),
     };
     this.memberships.set(`projects/${projectId}/locations/${location}/memberships/${name}`, membership);
     return membership;
