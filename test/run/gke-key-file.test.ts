@@ -1,7 +1,8 @@
 // krun run on a developer machine (off Google Cloud: no metadata server, no Cloud Run variables) with a service
 // account key file in GOOGLE_APPLICATION_CREDENTIALS: google-auth-library exchanges the key for the account's access
 // token at the emulator's token endpoint, krun finds the GKE cluster in the key's project, and connects to the real
-// kube-apiserver as the account's email (which the apiserver maps to the Google identity, as GKE does).
+// kube-apiserver as the account's email (which the apiserver maps to the Google identity, as GKE does). An external
+// account file (workload identity federation) works the same way: a Kubernetes token file exchanged at STS.
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -78,5 +79,72 @@ describe('krun run off Google Cloud with GOOGLE_APPLICATION_CREDENTIALS', () => 
     const token = await readFile(join(work, 'token'), 'utf8');
     assert.equal((await kube.reviewToken(token, [])).user?.username, `system:serviceaccount:${ns}:default`);
     assert.doesNotMatch(r.stderr, /ya29\.|eyJ|PRIVATE KEY/, 'no token or key in the logs');
+  });
+
+  test('an external account: a Kubernetes token file → STS → an impersonated service account', async () => {
+    // Given a KSA elsewhere whose token (audience: the identity namespace) sits in a file, and a Google service
+    // account it may impersonate, with the rights krun needs
+    const ns = await kube.createNamespace('ext');
+    await kube.createServiceAccount(ns, 'default');
+    await kube.createServiceAccount(ns, 'runner');
+    const pool = `${PROJECT}.svc.id.goog`;
+    const { token: subject } = await kube.requestToken(ns, 'runner', [pool], 3600);
+    const tokenFile = join(work, 'runner-token');
+    await writeFile(tokenFile, subject, { mode: 0o600 });
+    const { email } = gcp.state.addServiceAccount({ projectId: PROJECT, accountId: 'federated-runner' });
+    gcp.state.grant(`projects/${PROJECT}`, 'roles/container.clusterViewer', email);
+    gcp.state.grant(`projects/${PROJECT}`, 'roles/browser', email);
+    gcp.state.grant(
+      `projects/${PROJECT}/serviceAccounts/${email}`,
+      'roles/iam.workloadIdentityUser',
+      `serviceAccount:${pool}[${ns}/runner]`,
+    );
+    await kube.grant(
+      ns,
+      'krun',
+      [{ apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['default'], verbs: ['create'] }],
+      [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: email }],
+    );
+    // And the external account configuration gcloud iam workload-identity-pools create-cred-config would write
+    const credentials = join(work, 'external-account.json');
+    const clusterUrl = `https://container.googleapis.com/v1/projects/${PROJECT}/locations/europe-west1/clusters/dev-mesh`;
+    await writeFile(
+      credentials,
+      JSON.stringify({
+        type: 'external_account',
+        audience: `identitynamespace:${pool}:${clusterUrl}`,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        token_url: `${gcp.endpoints.sts}/v1/token`,
+        credential_source: { file: tokenFile },
+        service_account_impersonation_url: `${gcp.endpoints.iamcredentials}/v1/projects/-/serviceAccounts/${email}:generateAccessToken`,
+        // google-auth-library looks the project up here (the audience names it); no gcloud override reaches it
+        cloud_resource_manager_url: `${gcp.endpoints.cloudresourcemanager}/v1/projects/`,
+      }),
+    );
+    const offGoogleCloud: Record<string, string> = gcp.env();
+    delete offGoogleCloud.GCE_METADATA_HOST;
+    const dir = join(work, 'ext');
+    await mkdir(join(dir, 'home'), { recursive: true });
+    const env = {
+      PATH: process.env.PATH,
+      HOME: join(dir, 'home'),
+      MESH_BASE_DIR: dir,
+      PORT_http: '-',
+      KRUN_HBONE_PORT: '-',
+      ...offGoogleCloud,
+      GOOGLE_APPLICATION_CREDENTIALS: credentials,
+      METADATA_SERVER_DETECTION: 'none',
+      PROJECT_ID: PROJECT,
+      WORKLOAD_NAMESPACE: ns,
+    };
+    // When krun runs an app
+    const r = await krun(['run', '--', 'sh', '-c', `cat "$KRUN_SERVICE_ACCOUNT_DIR/token" > ${dir}/token`], {
+      cleanEnv: env,
+    });
+    // Then it reached the apiserver as the impersonated account (only it holds the RBAC grant)
+    assert.equal(r.status, 0, r.stderr);
+    const token = await readFile(join(dir, 'token'), 'utf8');
+    assert.equal((await kube.reviewToken(token, [])).user?.username, `system:serviceaccount:${ns}:default`);
+    assert.doesNotMatch(r.stderr, /ya29\.|eyJ/, 'no token in the logs');
   });
 });
