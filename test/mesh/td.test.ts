@@ -10,6 +10,7 @@ import { validateBootstrapConfig } from '@grpc/grpc-js-xds/build/src/xds-bootstr
 import { parseTdMesh, tdGrpcBootstrap } from '../../src/lib/mesh/td.ts';
 import { krun } from '../support/cli.ts';
 import { type GcpEmulator, startGcpEmulator } from '../support/gcp/index.ts';
+import { launcherCase } from '../support/launcher-case.ts';
 
 const INPUTS = {
   serverUri: 'trafficdirector.googleapis.com:443',
@@ -84,21 +85,8 @@ describe('krun run with MESH=td:…', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  let n = 0;
   async function run(extra: Record<string, string>) {
-    const dir = join(work, `case-${++n}`);
-    await mkdir(join(dir, 'home'), { recursive: true });
-    const env = {
-      PATH: process.env.PATH,
-      HOME: join(dir, 'home'),
-      MESH_BASE_DIR: dir,
-      PORT_http: '-',
-      KRUN_HBONE_PORT: '-',
-      KRUN_SSH_PORT: '-',
-      ...gcp.env(),
-      K_SERVICE: 'td-app',
-      ...extra,
-    };
+    const { dir, env } = await launcherCase(work, { ...gcp.env(), K_SERVICE: 'td-app', ...extra });
     const script = `echo "$KRUN_MESH_MODE $GRPC_XDS_BOOTSTRAP"; cat "$GRPC_XDS_BOOTSTRAP" > ${dir}/seen.json`;
     const r = await krun(['run', '--', 'sh', '-c', script], { cleanEnv: env });
     return { r, dir };

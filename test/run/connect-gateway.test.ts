@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
 import { gcpTestbed } from '../support/gcp/testbed.ts';
+import { launcherCase } from '../support/launcher-case.ts';
 
 const PROJECT = 'edge-proj';
 const NUMBER = '135792468013';
@@ -23,7 +24,6 @@ before(() => {
   gcp.state.addMembership({ name: 'edge', kube: plane.access });
 });
 
-let n = 0;
 async function workload(gatewayRole: string) {
   const ns = await kube.createNamespace('gateway');
   await kube.createServiceAccount(ns, 'default');
@@ -39,18 +39,8 @@ async function workload(gatewayRole: string) {
     [{ apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['default'], verbs: ['create'] }],
     [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: email }],
   );
-  const dir = join(work, `case-${++n}`);
-  await mkdir(join(dir, 'home'), { recursive: true });
-  const env = {
-    PATH: join(dir, 'no-plugin'),
-    HOME: join(dir, 'home'),
-    MESH_BASE_DIR: dir,
-    PORT_http: '-',
-    KRUN_HBONE_PORT: '-',
-    KRUN_SSH_PORT: '-',
-    ...gcp.env(),
-    K_SERVICE: 'edge-app',
-  };
+  // A PATH without gke-gcloud-auth-plugin (this machine may have one)
+  const { dir, env } = await launcherCase(work, { ...gcp.env(), PATH: join(work, 'no-plugin'), K_SERVICE: 'edge-app' });
   return { ns, email, dir, env };
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
 import { gcpTestbed } from '../support/gcp/testbed.ts';
+import { launcherCase } from '../support/launcher-case.ts';
 
 /** The key's project, with the cluster; the emulator's default project is another. */
 const PROJECT = 'dev-keys-proj';
@@ -123,20 +124,13 @@ describe('krun run off Google Cloud with GOOGLE_APPLICATION_CREDENTIALS', () => 
     );
     const offGoogleCloud: Record<string, string> = gcp.env();
     delete offGoogleCloud.GCE_METADATA_HOST;
-    const dir = join(work, 'ext');
-    await mkdir(join(dir, 'home'), { recursive: true });
-    const env = {
-      PATH: process.env.PATH,
-      HOME: join(dir, 'home'),
-      MESH_BASE_DIR: dir,
-      PORT_http: '-',
-      KRUN_HBONE_PORT: '-',
+    const { dir, env } = await launcherCase(work, {
       ...offGoogleCloud,
       GOOGLE_APPLICATION_CREDENTIALS: credentials,
       METADATA_SERVER_DETECTION: 'none',
       PROJECT_ID: PROJECT,
       WORKLOAD_NAMESPACE: ns,
-    };
+    });
     // When krun runs an app
     const r = await krun(['run', '--', 'sh', '-c', `cat "$KRUN_SERVICE_ACCOUNT_DIR/token" > ${dir}/token`], {
       cleanEnv: env,

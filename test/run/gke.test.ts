@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
 import { gcpTestbed } from '../support/gcp/testbed.ts';
+import { launcherCase } from '../support/launcher-case.ts';
 
 const PROJECT = 'mesh-proj';
 const { plane, kube, gcp, work } = await gcpTestbed('gke', {
@@ -35,7 +36,6 @@ before(async () => {
   gcp.state.addCluster({ name: 'istio-central', location: 'us-central1', kube: plane.access });
 });
 
-let n = 0;
 /** A workload namespace whose Google service account (k8s-<ns>@…) may create its tokens, and krun's environment. */
 async function workload(extra: Record<string, string> = {}) {
   const ns = await kube.createNamespace('gke');
@@ -52,19 +52,12 @@ async function workload(extra: Record<string, string> = {}) {
     ],
     [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: email }],
   );
-  const dir = join(work, `case-${++n}`);
-  await mkdir(join(dir, 'home'), { recursive: true });
-  const env = {
-    PATH: process.env.PATH,
-    HOME: join(dir, 'home'),
-    MESH_BASE_DIR: dir,
-    PORT_http: '-',
-    KRUN_HBONE_PORT: '-',
+  const { dir, env } = await launcherCase(work, {
     ...gcp.env(),
     K_SERVICE: 'fortio',
     K_REVISION: 'fortio-00001-abc',
     ...extra,
-  };
+  });
   return { ns, email, dir, env };
 }
 

@@ -16,6 +16,7 @@ import { testContext } from '../support/context.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
 import { gcpTestbed } from '../support/gcp/testbed.ts';
 import { verifyAccessToken } from '../support/gcp/tokens.ts';
+import { launcherCase } from '../support/launcher-case.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 
 const PROJECT = 'chain-proj';
@@ -35,7 +36,6 @@ before(() => {
   gcp.state.addServiceAccount({ projectId: PROJECT, accountId: `service-${NUMBER}`, email: P4SA });
 });
 
-let n = 0;
 /** A namespace whose Google service account may create its tokens; `bound` lets its KSA impersonate the P4SA. */
 async function workload(bound: boolean, extra: Record<string, string> = {}) {
   const ns = await kube.createNamespace('chain');
@@ -57,19 +57,7 @@ async function workload(bound: boolean, extra: Record<string, string> = {}) {
       `serviceAccount:${POOL}[${ns}/default]`,
     );
   }
-  const dir = join(work, `case-${++n}`);
-  await mkdir(join(dir, 'home'), { recursive: true });
-  const env = {
-    PATH: process.env.PATH,
-    HOME: join(dir, 'home'),
-    MESH_BASE_DIR: dir,
-    PORT_http: '-',
-    KRUN_HBONE_PORT: '-',
-    KRUN_SSH_PORT: '-',
-    ...gcp.env(),
-    K_SERVICE: 'fortio',
-    ...extra,
-  };
+  const { dir, env } = await launcherCase(work, { ...gcp.env(), K_SERVICE: 'fortio', ...extra });
   return { ns, dir, env };
 }
 
