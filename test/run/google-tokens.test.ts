@@ -142,6 +142,15 @@ describe('krun run with KRUN_GOOGLE_TOKENS', () => {
     const refused = await krun(['run', '--', 'true'], { cleanEnv: wrong.env });
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /error: Google STS refused the workload identity exchange \(invalid_target: /);
+    // Off Google Cloud with no cluster configured, or with a cluster named but not connected to (Traffic Director)
+    const offCloud = { ...wrong.env, GCE_METADATA_HOST: '', K_SERVICE: '', TRUST_DOMAIN: '' };
+    const alone = await krun(['run', '--', 'true'], { cleanEnv: offCloud });
+    assert.equal(alone.status, 2);
+    assert.match(alone.stderr, /error: env KRUN_GOOGLE_TOKENS needs the GKE cluster: its project, location and name/);
+    const named = { PROJECT_ID: PROJECT, CLUSTER_LOCATION: 'us-central1', CLUSTER_NAME: 'mesh', MESH: 'td:projects=1' };
+    const td = await krun(['run', '--', 'true'], { cleanEnv: { ...offCloud, ...named } });
+    assert.equal(td.status, 2);
+    assert.match(td.stderr, /error: env KRUN_GOOGLE_TOKENS needs a cluster to request the subject token from/);
     // A bad value
     const bad = await krun(['run', '--print-config'], { cleanEnv: { ...wrong.env, KRUN_GOOGLE_TOKENS: 'yes' } });
     assert.equal(bad.status, 2);

@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { KrunContext } from '../context.ts';
+import { UsageError } from '../errors.ts';
 import type { Owner } from '../fs/atomic-file.ts';
 import type { HboneServer } from '../hbone/server.ts';
 import { KubeClient } from '../kube/client.ts';
@@ -118,13 +119,20 @@ export function appEnvironment(
 /** Writes the Pod files once; returns when each should next be refreshed. Errors here stop krun before the app. */
 async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owner | undefined) {
   const { config, client, connection } = resolved;
-  if (!client || !connection) return undefined;
+  const google = googleChain(config, ctx.env);
+  if (!client || !connection) {
+    if (google) {
+      throw new UsageError(`${config.googleTokens.source} needs a cluster to request the subject token from`, {
+        hints: ['set KUBECONFIG, or run on Google Cloud', 'KRUN_GOOGLE_TOKENS=off turns the chain off'],
+      });
+    }
+    return undefined;
+  }
   const target = {
     namespace: config.namespace.value,
     serviceAccount: config.serviceAccount.value,
     expirationSeconds: config.tokenExpirationSeconds.value,
   };
-  const google = googleChain(config, ctx.env);
   const tokens = () =>
     writeTokenFiles(client, {
       google,
