@@ -2,7 +2,7 @@
 // bootstrap validation), the MESH=td:… syntax, and `krun run` on the emulated Cloud Run metadata server writing it and
 // starting the app with GRPC_XDS_BOOTSTRAP, without looking for a cluster.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';

@@ -3,7 +3,7 @@
 // so RBAC for the email applies), and `krun kubeconfig` writes an entry that real kubectl uses through the gateway.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';

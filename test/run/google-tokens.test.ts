@@ -3,7 +3,7 @@
 // cluster's apiserver) → a federated access token of the identity namespace → an access token of the mesh data-plane
 // service account. The tokens land next to istio-token (0600, kubelet's atomic layout) and are refreshed.
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readFile, readlink, stat } from 'node:fs/promises';
+import { lstat, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { KubeClient } from '../../src/lib/kube/client.ts';
