@@ -1,0 +1,220 @@
+// The gate's HTTP/2 connections to one Cloud Run service: tunnels are streams (`POST /_hbone/TARGET` with the gate's
+// Google ID token for the URL), many to a connection, up to a cap per connection (and the server's own limit);
+// another connection opens only when every one is full. Idle connections are pinged so dead ones are found before a
+// tunnel needs them; a connection that dies or is told to go away is dropped, and the next tunnel reconnects.
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  constants,
+  connect as http2Connect,
+  type IncomingHttpHeaders,
+} from 'node:http2';
+import { TransportError } from '../errors.ts';
+import type { TokenSource } from '../hbone/token.ts';
+import { tunnelPath } from '../hbone/url.ts';
+import type { Logger } from '../log/logger.ts';
+
+export interface PoolOptions {
+  /** `https://service-host`. */
+  readonly origin: string;
+  /** The `/_hbone/<target>` the tunnels ask for. */
+  readonly target: string;
+  readonly tokens: TokenSource;
+  readonly log: Logger;
+  /** Streams per connection before another connection opens. */
+  readonly maxStreams: number;
+  /** Ping interval of each connection; a ping unanswered within the interval closes it. */
+  readonly keepAliveMs: number;
+  /** Counts each HTTP/2 connection opened. */
+  readonly onConnect?: () => void;
+}
+
+/** The service answered the tunnel request with this status (401/403: the gate's identity may not invoke it). */
+export class TunnelRefused extends TransportError {
+  readonly httpStatus: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.httpStatus = status;
+  }
+}
+
+interface Connection {
+  readonly session: ClientHttp2Session;
+  streams: number;
+  usable: boolean;
+}
+
+const STREAM_WINDOW = 1 << 20;
+const SESSION_WINDOW = 16 << 20;
+
+function refusal(status: number, url: string): TunnelRefused {
+  const why =
+    status === 401 || status === 403
+      ? `the gate's identity may not invoke ${url} (HTTP ${status}): grant it roles/run.invoker on the service`
+      : status === 404
+        ? `${url} has no such tunnel target (HTTP 404): is the service running krun with the mesh port?`
+        : `${url} answered HTTP ${status} instead of opening a tunnel`;
+  return new TunnelRefused(why, status);
+}
+
+export class ConnectionPool {
+  readonly #options: PoolOptions;
+  readonly #connections: Connection[] = [];
+  #connecting: Promise<Connection> | undefined;
+  #closed = false;
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+  }
+
+  /** HTTP/2 connections open now. */
+  get connections(): number {
+    return this.#connections.length;
+  }
+
+  /** Opens a tunnel: the stream once the service answered 200. */
+  async open(): Promise<ClientHttp2Stream> {
+    const token = await this.#options.tokens.token();
+    const headers = {
+      ':method': 'POST',
+      ':path': tunnelPath(this.#options.target),
+      'content-type': 'application/octet-stream',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    };
+    // A connection may go away between picking it and using it; one retry on a fresh one covers that race.
+    for (let attempt = 0; ; attempt++) {
+      const connection = await this.#pick();
+      try {
+        return await this.#request(connection, headers);
+      } catch (err) {
+        if (err instanceof TunnelRefused || attempt > 0 || this.#closed) throw err;
+        // Take no new tunnels on it; it closes once its own are done.
+        this.#retire(connection);
+      }
+    }
+  }
+
+  /** Closes the connections: streams still open are torn down. */
+  close(): void {
+    this.#closed = true;
+    for (const c of this.#connections.splice(0)) c.session.destroy();
+  }
+
+  async #request(connection: Connection, headers: Record<string, string>): Promise<ClientHttp2Stream> {
+    const url = `${this.#options.origin}${headers[':path']}`;
+    connection.streams += 1;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = connection.session.request(headers, { endStream: false });
+    } catch (err) {
+      connection.streams -= 1;
+      throw new TransportError(`can't open a stream to ${url}: ${(err as Error).message}`, { cause: err });
+    }
+    stream.once('close', () => {
+      connection.streams -= 1;
+      if (!connection.usable && connection.streams === 0) this.#drop(connection);
+    });
+    const status = await new Promise<number>((resolve, reject) => {
+      const onError = (err: Error) => reject(new TransportError(`tunnel request failed: ${err.message}`));
+      const onClose = () => reject(new TransportError(`${url} closed the tunnel request (code ${stream.rstCode})`));
+      stream.once('error', onError);
+      stream.once('close', onClose);
+      stream.once('response', (h: IncomingHttpHeaders) => {
+        stream.off('error', onError);
+        stream.off('close', onClose);
+        resolve(Number(h[':status']));
+      });
+    });
+    if (status !== 200) {
+      stream.close(constants.NGHTTP2_CANCEL);
+      throw refusal(status, url);
+    }
+    stream.on('error', () => {});
+    return stream;
+  }
+
+  /** A usable connection with room for a stream, or a new one. */
+  async #pick(): Promise<Connection> {
+    for (;;) {
+      if (this.#closed) throw new TransportError('the gate is shutting down');
+      const free = this.#connections.find((c) => c.usable && c.streams < this.#limit(c));
+      if (free) return free;
+      if (!this.#connecting) {
+        this.#connecting = this.#connect().finally(() => {
+          this.#connecting = undefined;
+        });
+        return this.#connecting;
+      }
+      // Someone else is connecting; that connection may have room for this tunnel too.
+      await this.#connecting.catch(() => {});
+    }
+  }
+
+  #limit(c: Connection): number {
+    const remote = c.session.remoteSettings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
+    return Math.min(this.#options.maxStreams, remote);
+  }
+
+  #connect(): Promise<Connection> {
+    const { origin, log } = this.#options;
+    return new Promise((resolve, reject) => {
+      const session = http2Connect(origin, {
+        settings: { initialWindowSize: STREAM_WINDOW, enablePush: false },
+      });
+      const connection: Connection = { session, streams: 0, usable: false };
+      const fail = (err: Error) => {
+        session.destroy();
+        reject(new TransportError(`can't connect to ${origin}: ${err.message}`, { cause: err }));
+      };
+      session.once('error', fail);
+      session.once('close', () => fail(new Error('the connection closed before HTTP/2 started')));
+      session.once('remoteSettings', () => {
+        session.off('error', fail);
+        session.removeAllListeners('close');
+        session.on('error', (err: Error) => log.debug('upstream connection error', { origin, error: err.message }));
+        session.setLocalWindowSize(SESSION_WINDOW);
+        connection.usable = true;
+        session.on('goaway', () => {
+          connection.usable = false;
+        });
+        session.on('close', () => this.#drop(connection));
+        this.#keepAlive(connection);
+        this.#connections.push(connection);
+        this.#options.onConnect?.();
+        log.debug('upstream connected', { origin, connections: this.#connections.length });
+        resolve(connection);
+      });
+    });
+  }
+
+  #keepAlive(connection: Connection): void {
+    const { keepAliveMs, log, origin } = this.#options;
+    const timer = setInterval(() => {
+      let answered = false;
+      const ok = connection.session.ping((err) => {
+        answered = true;
+        if (err) this.#drop(connection);
+      });
+      if (!ok) return;
+      setTimeout(() => {
+        if (answered || connection.session.destroyed) return;
+        log.warn('upstream connection unresponsive; reconnecting', { origin });
+        this.#drop(connection);
+      }, keepAliveMs).unref();
+    }, keepAliveMs);
+    timer.unref();
+    connection.session.once('close', () => clearInterval(timer));
+  }
+
+  #retire(connection: Connection): void {
+    connection.usable = false;
+    if (connection.streams === 0) this.#drop(connection);
+  }
+
+  #drop(connection: Connection): void {
+    connection.usable = false;
+    const i = this.#connections.indexOf(connection);
+    if (i >= 0) this.#connections.splice(i, 1);
+    if (!connection.session.destroyed) connection.session.destroy();
+  }
+}
