@@ -7,7 +7,7 @@
 /** The largest ClientHello accepted (handshake header included): TLS's plaintext record limit. */
 export const MAX_HELLO_BYTES = 16_384;
 /** Records the ClientHello may be fragmented into. */
-export const MAX_RECORDS = 64;
+export const MAX_RECORDS = 256;
 const RECORD_HEADER = 5;
 /** The most bytes a connection can send before the parser decides. */
 export const MAX_BUFFERED_BYTES = MAX_HELLO_BYTES + MAX_RECORDS * RECORD_HEADER;
