@@ -83,7 +83,7 @@ export class ConnectionPool {
     };
     // A connection may go away between picking it and using it; one retry on a fresh one covers that race.
     for (let attempt = 0; ; attempt++) {
-      const connection = await this.#pick();
+      const connection = await this.#reserve();
       try {
         return await this.#request(connection, headers);
       } catch (err) {
@@ -102,18 +102,16 @@ export class ConnectionPool {
 
   async #request(connection: Connection, headers: Record<string, string>): Promise<ClientHttp2Stream> {
     const url = `${this.#options.origin}${headers[':path']}`;
-    connection.streams += 1;
     let stream: ClientHttp2Stream;
     try {
       stream = connection.session.request(headers, { endStream: false });
     } catch (err) {
-      connection.streams -= 1;
+      this.#release(connection);
       throw new TransportError(`can't open a stream to ${url}: ${(err as Error).message}`, { cause: err });
     }
-    stream.once('close', () => {
-      connection.streams -= 1;
-      if (!connection.usable && connection.streams === 0) this.#drop(connection);
-    });
+    // Errors are seen through 'close' and the splice; an 'error' with no listener would end the process.
+    stream.on('error', () => {});
+    stream.once('close', () => this.#release(connection));
     const status = await new Promise<number>((resolve, reject) => {
       const onError = (err: Error) => reject(new TransportError(`tunnel request failed: ${err.message}`));
       const onClose = () => reject(new TransportError(`${url} closed the tunnel request (code ${stream.rstCode})`));
@@ -129,24 +127,25 @@ export class ConnectionPool {
       stream.close(constants.NGHTTP2_CANCEL);
       throw refusal(status, url);
     }
-    stream.on('error', () => {});
     return stream;
   }
 
-  /** A usable connection with room for a stream, or a new one. */
-  async #pick(): Promise<Connection> {
+  /**
+   * A usable connection with room for a stream, the stream already counted (so tunnels opening at the same time never
+   * overfill one), or a new one. A connection attempt is shared by everyone waiting; its failure is theirs.
+   */
+  async #reserve(): Promise<Connection> {
     for (;;) {
       if (this.#closed) throw new TransportError('the gate is shutting down');
       const free = this.#connections.find((c) => c.usable && c.streams < this.#limit(c));
-      if (free) return free;
-      if (!this.#connecting) {
-        this.#connecting = this.#connect().finally(() => {
-          this.#connecting = undefined;
-        });
-        return this.#connecting;
+      if (free) {
+        free.streams += 1;
+        return free;
       }
-      // Someone else is connecting; that connection may have room for this tunnel too.
-      await this.#connecting.catch(() => {});
+      this.#connecting ??= this.#connect().finally(() => {
+        this.#connecting = undefined;
+      });
+      await this.#connecting;
     }
   }
 
@@ -204,6 +203,11 @@ export class ConnectionPool {
     }, keepAliveMs);
     timer.unref();
     connection.session.once('close', () => clearInterval(timer));
+  }
+
+  #release(connection: Connection): void {
+    connection.streams -= 1;
+    if (!connection.usable && connection.streams === 0) this.#drop(connection);
   }
 
   #retire(connection: Connection): void {
