@@ -7,9 +7,10 @@ import { GATE_PORT, ISTIO_SYSTEM } from '../lib/setup/names.ts';
 
 function duration(summary: string, env: string, text: string) {
   return Flags.custom<number>({
-    summary: `${summary} (default: ${text})`,
+    summary,
     env,
     default: parseDuration(text),
+    defaultHelp: async () => text,
     parse: async (input) => parseDuration(input),
   })();
 }
@@ -37,32 +38,32 @@ answers 503) and lets open tunnels finish within the grace period.`;
 
   static override flags = {
     address: Flags.string({
-      summary: 'Address to listen on (default: 0.0.0.0)',
+      summary: 'Address to listen on',
       env: 'KRUN_GATE_ADDRESS',
       default: '0.0.0.0',
     }),
     port: Flags.integer({
       char: 'p',
-      summary: `The SNI port for mesh TLS (default: ${GATE_PORT}; 0 picks one)`,
+      summary: 'The SNI port for mesh TLS (0 picks one)',
       env: 'KRUN_GATE_PORT',
       default: GATE_PORT,
       min: 0,
       max: 65535,
     }),
     'admin-port': Flags.integer({
-      summary: `Port of /healthz, /readyz and /metrics (default: ${DEFAULT_ADMIN_PORT}; 0 picks one)`,
+      summary: 'Port of /healthz, /readyz and /metrics (0 picks one)',
       env: 'KRUN_GATE_ADMIN_PORT',
       default: DEFAULT_ADMIN_PORT,
       min: 0,
       max: 65535,
     }),
     target: Flags.string({
-      summary: `The tunnel target at the service (/_hbone/TARGET; default: ${DEFAULT_TARGET})`,
+      summary: 'The tunnel target at the service: /_hbone/TARGET',
       env: 'KRUN_GATE_TARGET',
       default: DEFAULT_TARGET,
     }),
     'max-streams-per-connection': Flags.integer({
-      summary: 'Tunnels per HTTP/2 connection before another opens (default: 100)',
+      summary: 'Tunnels per HTTP/2 connection before another opens',
       env: 'KRUN_GATE_MAX_STREAMS',
       default: 100,
       min: 1,
@@ -72,7 +73,7 @@ answers 503) and lets open tunnels finish within the grace period.`;
     resync: duration('How often the registrations are listed again', 'KRUN_GATE_RESYNC', '30s'),
     'mesh-env-interval': duration('How often mesh-env is reconciled', 'KRUN_GATE_MESH_ENV_INTERVAL', '1m'),
     'mesh-env-namespace': Flags.string({
-      summary: `Namespace of the mesh-env ConfigMap the gate keeps current; none: leave it alone (default: ${ISTIO_SYSTEM})`,
+      summary: 'Namespace of the mesh-env the gate keeps current; none: leave it alone',
       env: 'KRUN_GATE_MESH_ENV_NAMESPACE',
       default: ISTIO_SYSTEM,
     }),

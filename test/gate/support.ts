@@ -128,12 +128,19 @@ export interface RunningGate {
   stop(): Promise<void>;
 }
 
-/** `krun gate` on loopback with free ports, plus the given flags. */
+/** `krun gate` with the given flags, on loopback and free ports unless they say otherwise. */
 export async function startGateCli(args: readonly string[], env: Record<string, string | undefined>) {
-  const krun = spawnKrun(['gate', '--address', '127.0.0.1', '--port', '0', '--admin-port', '0', ...args], {
-    cleanEnv: { PATH: process.env.PATH, ...env },
+  const has = (flag: string) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+  const defaults = [
+    ...(has('--address') ? [] : ['--address', '127.0.0.1']),
+    ...(has('--port') ? [] : ['--port', '0']),
+    ...(has('--admin-port') ? [] : ['--admin-port', '0']),
+  ];
+  const krun = spawnKrun(['gate', ...defaults, ...args], { cleanEnv: { PATH: process.env.PATH, ...env } });
+  const exited = krun.exited.then((r) => {
+    throw new Error(`krun gate exited with ${r.status}`);
   });
-  await krun.waitForLog('gate listening').catch((err: Error) => {
+  await Promise.race([krun.waitForLog('gate listening'), exited]).catch((err: Error) => {
     krun.child.kill('SIGKILL');
     throw new Error(`${err.message}\n--- the gate's log:\n${krun.stderr()}`);
   });
