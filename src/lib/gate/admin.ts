@@ -2,6 +2,7 @@
 // loaded and the gate is not draining: what the load balancer should follow) and /metrics (Prometheus text).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenOn } from '../net/listen.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface AdminOptions {
@@ -22,12 +23,5 @@ export async function startAdmin(options: AdminOptions): Promise<{ server: Serve
     if (path === '/metrics') return send(200, options.metrics.text(), 'text/plain; version=0.0.4; charset=utf-8');
     return send(404, 'not found\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return { server, address: server.address() as AddressInfo };
+  return { server, address: await listenOn(server, options.port, options.host) };
 }

@@ -6,6 +6,7 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { splice } from '../hbone/pipe.ts';
 import type { TokenSource } from '../hbone/token.ts';
 import type { Logger } from '../log/logger.ts';
+import { listenOn } from '../net/listen.ts';
 import type { Metrics } from './metrics.ts';
 import { ConnectionPool, TunnelRefused } from './pool.ts';
 import { readClientHello } from './read-hello.ts';
@@ -149,16 +150,10 @@ export async function startGate(options: GateOptions): Promise<Gate> {
       socket.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.listen.port, options.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const address = await listenOn(server, options.listen.port, options.listen.host);
 
   return {
-    address: server.address() as AddressInfo,
+    address,
     get openTunnels() {
       return openTunnels();
     },
