@@ -235,6 +235,21 @@ describe('krun gate', () => {
     assert.deepEqual(fixed, { ...expected, PORT_x: '9000' });
   });
 
+  test('a gate whose identity may not list Services does not start, and says which grant is missing', async () => {
+    await kube.createServiceAccount(ns, 'no-rights');
+    const { token } = await kube.requestToken(ns, 'no-rights', []);
+    const limited = writeKubeconfig(join(work, 'limited.kubeconfig'), plane.access, ns, token);
+    const r = await krun(
+      ['gate', '--address', '127.0.0.1', '--port', '0', '--admin-port', '0', '--kubeconfig', limited],
+      {
+        cleanEnv: { PATH: process.env.PATH, HOME: work, CLOUD_PLATFORM: 'none' },
+      },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /error: the gate may not list Services cluster-wide: forbidden: /);
+    assert.match(r.stderr, /Try:\n.*krun setup-cluster \(its ClusterRole krun-gate grants get, list and watch/);
+  });
+
   test('SIGTERM: not ready, no new connections, open tunnels finish, then exit 0', async () => {
     assert.equal((await gate.admin('/readyz')).status, 200);
     assert.equal((await gate.admin('/healthz')).body, 'ok\n');

@@ -8,7 +8,7 @@ import type { TokenSource } from '../hbone/token.ts';
 import type { Logger } from '../log/logger.ts';
 import { listenOn } from '../net/listen.ts';
 import type { Metrics } from './metrics.ts';
-import { ConnectionPool, TunnelRefused } from './pool.ts';
+import { ConnectionPool, TunnelError } from './pool.ts';
 import { readClientHello } from './read-hello.ts';
 import type { Resolution } from './registry.ts';
 
@@ -103,8 +103,7 @@ export async function startGate(options: GateOptions): Promise<Gate> {
     try {
       stream = await poolFor(destination).open();
     } catch (err) {
-      const status = err instanceof TunnelRefused ? String(err.httpStatus) : 'connect';
-      errors({ destination, reason: status });
+      errors({ destination, reason: err instanceof TunnelError ? err.reason : 'stream' });
       log.error('tunnel not opened', { peer, sni, destination, error: (err as Error).message });
       socket.destroy();
       return;
@@ -115,7 +114,7 @@ export async function startGate(options: GateOptions): Promise<Gate> {
     }
     tunnels({ destination });
     active.set(destination, (active.get(destination) ?? 0) + 1);
-    log.debug('tunnel open', { peer, sni, destination, via: route.destination.source });
+    log.debug('tunnel open', { peer, sni, alpn: hello.alpn, destination, via: route.destination.source });
     stream.write(hello.bytes);
     const result = await splice(
       { stream: socket, reset: () => socket.resetAndDestroy() },

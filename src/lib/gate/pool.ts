@@ -25,16 +25,21 @@ export interface PoolOptions {
   readonly maxStreams: number;
   /** Ping interval of each connection; a ping unanswered within the interval closes it. */
   readonly keepAliveMs: number;
+  /** A connection with no tunnel for this long is closed (a destination nobody calls any more holds nothing). */
+  readonly idleMs?: number;
   /** Counts each HTTP/2 connection opened. */
   readonly onConnect?: () => void;
 }
 
-/** The service answered the tunnel request with this status (401/403: the gate's identity may not invoke it). */
-export class TunnelRefused extends TransportError {
-  readonly httpStatus: number;
-  constructor(message: string, status: number) {
-    super(message);
-    this.httpStatus = status;
+/**
+ * A tunnel that did not open, and why, for metrics: the HTTP status the service answered (`403`: the gate's identity
+ * may not invoke it), `token` (no ID token), `connect` (no HTTP/2 connection) or `stream` (the request failed).
+ */
+export class TunnelError extends TransportError {
+  readonly reason: string;
+  constructor(message: string, reason: string, cause?: unknown) {
+    super(message, cause === undefined ? {} : { cause });
+    this.reason = reason;
   }
 }
 
@@ -42,19 +47,22 @@ interface Connection {
   readonly session: ClientHttp2Session;
   streams: number;
   usable: boolean;
+  idleSince: number;
 }
 
 const STREAM_WINDOW = 1 << 20;
 const SESSION_WINDOW = 16 << 20;
+const CONNECT_TIMEOUT_MS = 10_000;
+const IDLE_MS = 5 * 60_000;
 
-function refusal(status: number, url: string): TunnelRefused {
+function refusal(status: number, url: string): TunnelError {
   const why =
     status === 401 || status === 403
       ? `the gate's identity may not invoke ${url} (HTTP ${status}): grant it roles/run.invoker on the service`
       : status === 404
         ? `${url} has no such tunnel target (HTTP 404): is the service running krun with the mesh port?`
         : `${url} answered HTTP ${status} instead of opening a tunnel`;
-  return new TunnelRefused(why, status);
+  return new TunnelError(why, String(status));
 }
 
 export class ConnectionPool {
@@ -74,7 +82,9 @@ export class ConnectionPool {
 
   /** Opens a tunnel: the stream once the service answered 200. */
   async open(): Promise<ClientHttp2Stream> {
-    const token = await this.#options.tokens.token();
+    const token = await this.#options.tokens.token().catch((err: Error) => {
+      throw new TunnelError(err.message, 'token', err);
+    });
     const headers = {
       ':method': 'POST',
       ':path': tunnelPath(this.#options.target),
@@ -87,7 +97,7 @@ export class ConnectionPool {
       try {
         return await this.#request(connection, headers);
       } catch (err) {
-        if (err instanceof TunnelRefused || attempt > 0 || this.#closed) throw err;
+        if (/^\d+$/.test((err as TunnelError).reason) || attempt > 0 || this.#closed) throw err;
         // Take no new tunnels on it; it closes once its own are done.
         this.#retire(connection);
       }
@@ -107,14 +117,15 @@ export class ConnectionPool {
       stream = connection.session.request(headers, { endStream: false });
     } catch (err) {
       this.#release(connection);
-      throw new TransportError(`can't open a stream to ${url}: ${(err as Error).message}`, { cause: err });
+      throw new TunnelError(`can't open a stream to ${url}: ${(err as Error).message}`, 'stream', err);
     }
     // Errors are seen through 'close' and the splice; an 'error' with no listener would end the process.
     stream.on('error', () => {});
     stream.once('close', () => this.#release(connection));
     const status = await new Promise<number>((resolve, reject) => {
-      const onError = (err: Error) => reject(new TransportError(`tunnel request failed: ${err.message}`));
-      const onClose = () => reject(new TransportError(`${url} closed the tunnel request (code ${stream.rstCode})`));
+      const onError = (err: Error) => reject(new TunnelError(`tunnel request failed: ${err.message}`, 'stream', err));
+      const onClose = () =>
+        reject(new TunnelError(`${url} closed the tunnel request (code ${stream.rstCode})`, 'stream'));
       stream.once('error', onError);
       stream.once('close', onClose);
       stream.once('response', (h: IncomingHttpHeaders) => {
@@ -136,7 +147,7 @@ export class ConnectionPool {
    */
   async #reserve(): Promise<Connection> {
     for (;;) {
-      if (this.#closed) throw new TransportError('the gate is shutting down');
+      if (this.#closed) throw new TunnelError('the gate is shutting down', 'closing');
       const free = this.#connections.find((c) => c.usable && c.streams < this.#limit(c));
       if (free) {
         free.streams += 1;
@@ -160,14 +171,20 @@ export class ConnectionPool {
       const session = http2Connect(origin, {
         settings: { initialWindowSize: STREAM_WINDOW, enablePush: false },
       });
-      const connection: Connection = { session, streams: 0, usable: false };
+      const connection: Connection = { session, streams: 0, usable: false, idleSince: Date.now() };
+      const timer = setTimeout(
+        () => fail(new Error(`no HTTP/2 session within ${CONNECT_TIMEOUT_MS} ms`)),
+        CONNECT_TIMEOUT_MS,
+      );
       const fail = (err: Error) => {
+        clearTimeout(timer);
         session.destroy();
-        reject(new TransportError(`can't connect to ${origin}: ${err.message}`, { cause: err }));
+        reject(new TunnelError(`can't connect to ${origin}: ${err.message}`, 'connect', err));
       };
       session.once('error', fail);
       session.once('close', () => fail(new Error('the connection closed before HTTP/2 started')));
       session.once('remoteSettings', () => {
+        clearTimeout(timer);
         session.off('error', fail);
         session.removeAllListeners('close');
         session.on('error', (err: Error) => log.debug('upstream connection error', { origin, error: err.message }));
@@ -188,7 +205,13 @@ export class ConnectionPool {
 
   #keepAlive(connection: Connection): void {
     const { keepAliveMs, log, origin } = this.#options;
+    const idleMs = this.#options.idleMs ?? IDLE_MS;
     const timer = setInterval(() => {
+      if (connection.streams === 0 && Date.now() - connection.idleSince >= idleMs) {
+        log.debug('upstream connection idle; closing', { origin });
+        this.#drop(connection);
+        return;
+      }
       let answered = false;
       const ok = connection.session.ping((err) => {
         answered = true;
@@ -207,6 +230,7 @@ export class ConnectionPool {
 
   #release(connection: Connection): void {
     connection.streams -= 1;
+    if (connection.streams === 0) connection.idleSince = Date.now();
     if (!connection.usable && connection.streams === 0) this.#drop(connection);
   }
 

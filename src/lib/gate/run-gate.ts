@@ -3,9 +3,9 @@
 // told (readyz 503), no new connection is taken, and open tunnels get the grace period to finish.
 import { existsSync } from 'node:fs';
 import type { KrunContext } from '../context.ts';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, PermissionError } from '../errors.ts';
 import { googleIdToken, type TokenSource } from '../hbone/token.ts';
-import { KubeClient } from '../kube/client.ts';
+import { apiStatus, KubeClient } from '../kube/client.ts';
 import { inClusterConnection, kubeconfigPaths, loadKubeconfig } from '../kube/kubeconfig.ts';
 import { formatHostPort, type HostPort } from '../net/address.ts';
 import { startAdmin } from './admin.ts';
@@ -58,7 +58,15 @@ export async function runGate(options: GateCommandOptions, ctx: KrunContext): Pr
     signal: stop.signal,
   });
   try {
-    await registry.start();
+    await registry.start().catch((err: unknown) => {
+      if (apiStatus(err) !== 403) throw err;
+      throw new PermissionError(`the gate may not list Services cluster-wide: ${(err as Error).message}`, {
+        hints: [
+          'krun setup-cluster (its ClusterRole krun-gate grants get, list and watch on Services and ServiceEntries)',
+          "or bind such a ClusterRole to the gate's identity",
+        ],
+      });
+    });
     const tokenSources = new Map<string, TokenSource>();
     const gate = await startGate({
       listen: options.listen,
