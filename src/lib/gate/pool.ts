@@ -207,16 +207,22 @@ export class ConnectionPool {
     const { keepAliveMs, log, origin } = this.#options;
     const idleMs = this.#options.idleMs ?? IDLE_MS;
     const timer = setInterval(() => {
+      if (connection.session.destroyed) return clearInterval(timer);
       if (connection.streams === 0 && Date.now() - connection.idleSince >= idleMs) {
         log.debug('upstream connection idle; closing', { origin });
         this.#drop(connection);
         return;
       }
       let answered = false;
-      const ok = connection.session.ping((err) => {
-        answered = true;
-        if (err) this.#drop(connection);
-      });
+      let ok: boolean;
+      try {
+        ok = connection.session.ping((err) => {
+          answered = true;
+          if (err) this.#drop(connection);
+        });
+      } catch {
+        return this.#drop(connection);
+      }
       if (!ok) return;
       setTimeout(() => {
         if (answered || connection.session.destroyed) return;
