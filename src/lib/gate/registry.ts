@@ -120,6 +120,8 @@ export class Registry {
 
   async #list(): Promise<void> {
     const { client, signal } = this.#options;
+    // Counted from the attempt: with the API server down, unknown names don't turn into a stream of lists.
+    this.#lastList = this.#options.clock.now().getTime();
     const services = await client.list<KubeObject>('/api/v1/services', REGISTRATION_LABEL, { signal });
     let entries: ServiceEntry[] = [];
     if (this.#serviceEntries) {
@@ -152,7 +154,6 @@ export class Registry {
       hosts.size !== this.#hosts.size || [...hosts].some(([h, d]) => this.#hosts.get(h)?.origin !== d.origin);
     this.#hosts = hosts;
     this.#conventional.clear();
-    this.#lastList = this.#options.clock.now().getTime();
     if (changed) this.#options.log.info('registrations', { hosts: hosts.size });
   }
 
