@@ -64,13 +64,19 @@ describe('setup-cluster builders', () => {
     const deployment = objects[5] as unknown as { spec: { template: { spec: unknown } } };
     assert.deepEqual(deployment.spec.template.spec, {
       serviceAccountName: 'krun-gate',
+      terminationGracePeriodSeconds: 30,
       containers: [
         {
           name: 'gate',
           image: 'example.com/krun:1',
           args: ['gate', '-v'],
           env: [{ name: 'WORKLOAD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
-          ports: [{ name: 'tls-sni', containerPort: 15442, protocol: 'TCP' }],
+          ports: [
+            { name: 'tls-sni', containerPort: 15442, protocol: 'TCP' },
+            { name: 'http-admin', containerPort: 15021, protocol: 'TCP' },
+          ],
+          readinessProbe: { httpGet: { path: '/readyz', port: 'http-admin' } },
+          livenessProbe: { httpGet: { path: '/healthz', port: 'http-admin' } },
           resources: { requests: { cpu: '10m', memory: '64Mi' } },
         },
       ],

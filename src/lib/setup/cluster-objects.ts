@@ -1,6 +1,7 @@
 // What `krun setup-cluster` applies, built without I/O: the gate (templates/gate.yaml), mesh-env's read access for
 // every authenticated identity (the shared Role of namespace-objects.ts, bound by templates/mesh-env-rbac.yaml), and
 // istio-system/mesh-env with the keys of the original's gate that krun knows.
+import { DEFAULT_ADMIN_PORT } from '../gate/defaults.ts';
 import type { KubeObject } from '../kube/client.ts';
 import { GATE_PORT, ISTIO_SYSTEM, MANAGED_LABELS, MESH_ENV } from './names.ts';
 import { meshEnvReaderRole } from './namespace-objects.ts';
@@ -48,6 +49,7 @@ export async function clusterObjects(spec: ClusterSpec): Promise<KubeObject[]> {
     IMAGE: spec.image,
     GATE_ARGS: gateArgs(spec),
     GATE_PORT: spec.gatePort,
+    ADMIN_PORT: DEFAULT_ADMIN_PORT,
   });
   return [...gate, meshEnvReaderRole(), ...(await loadTemplate('mesh-env-rbac.yaml', {})), meshEnvObject(spec.meshEnv)];
 }

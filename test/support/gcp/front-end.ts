@@ -43,6 +43,8 @@ export interface FrontEnd {
   readonly port: number;
   /** The URL to reach a service URL's host through this listener: `https://<host>:<port>`. */
   local(serviceUrl: string): string;
+  /** TCP connections accepted since the start: what connection reuse is measured by. */
+  readonly accepted: number;
   close(): Promise<void>;
 }
 
@@ -314,12 +316,17 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
   });
   const { port } = tls.address() as AddressInfo;
   const connections = new Set<Socket>();
+  let accepted = 0;
   tls.on('connection', (s: Socket) => {
+    accepted += 1;
     connections.add(s);
     s.on('close', () => connections.delete(s));
   });
   return {
     port,
+    get accepted() {
+      return accepted;
+    },
     local(serviceUrl) {
       const url = new URL(serviceUrl);
       url.port = String(port);

@@ -1,0 +1,6 @@
+// The gate's defaults, apart from its code so the command's --help loads nothing else.
+
+/** The workload's mesh port as `krun run` serves it: `/_hbone/15003` (the mtls target of hbone/targets.ts). */
+export const DEFAULT_TARGET = '15003';
+/** /healthz, /readyz and /metrics; the port Istio's own proxies answer health checks on. */
+export const DEFAULT_ADMIN_PORT = 15021;

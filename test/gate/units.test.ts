@@ -1,0 +1,146 @@
+// The gate's pure parts: SNI names, the registry's allow-list (with a fake API server), mesh-env's diff, metrics text,
+// and the default tunnel target being the one `krun run` serves the mesh port as.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { systemClock } from '../../src/lib/context.ts';
+import { DEFAULT_TARGET } from '../../src/lib/gate/defaults.ts';
+import { meshEnvChanges } from '../../src/lib/gate/mesh-env.ts';
+import { Metrics } from '../../src/lib/gate/metrics.ts';
+import { cloudRunOrigin, Registry } from '../../src/lib/gate/registry.ts';
+import { parseMeshSni } from '../../src/lib/gate/sni.ts';
+import { TargetTable } from '../../src/lib/hbone/targets.ts';
+import type { KubeClient, KubeObject } from '../../src/lib/kube/client.ts';
+import { silentLogger } from '../../src/lib/log/logger.ts';
+
+describe('gate units', () => {
+  test('SNI names: the Istio form with port and subset, the plain host, and what is not a mesh name', () => {
+    assert.deepEqual(parseMeshSni('outbound_.8080_._.fortio.apps.svc.cluster.local'), {
+      host: 'fortio.apps.svc.cluster.local',
+      name: 'fortio',
+      namespace: 'apps',
+      port: 8080,
+    });
+    assert.deepEqual(
+      parseMeshSni('outbound_.80_.v1_.Fortio.Apps.svc.cluster.local')?.host,
+      'fortio.apps.svc.cluster.local',
+    );
+    assert.deepEqual(parseMeshSni('fortio.apps.svc'), {
+      host: 'fortio.apps.svc.cluster.local',
+      name: 'fortio',
+      namespace: 'apps',
+    });
+    for (const sni of [
+      'example.com',
+      'fortio.svc.cluster.local',
+      'a.b.c.svc.cluster.local',
+      'outbound_.99999_._.a.b.svc.cluster.local',
+      'outbound_.x_._.a.b.svc.cluster.local',
+      'inbound_.8080_._.a.b.svc.cluster.local',
+    ]) {
+      assert.equal(parseMeshSni(sni), undefined, sni);
+    }
+  });
+
+  test('annotation URLs: only bare https service URLs', () => {
+    assert.deepEqual(cloudRunOrigin('https://fortio-abc-uc.a.run.app/'), { origin: 'https://fortio-abc-uc.a.run.app' });
+    assert.deepEqual(cloudRunOrigin('http://fortio.a.run.app'), {
+      error: '"http://fortio.a.run.app" is not an https URL',
+    });
+    assert.ok('error' in cloudRunOrigin('https://fortio.a.run.app/_hbone/22'));
+    assert.ok('error' in cloudRunOrigin('fortio'));
+  });
+
+  test("registry: registered Services and ServiceEntries only; the original's convention only when enabled", async () => {
+    const annotated = (kind: string, name: string, url: string, hosts?: string[]): KubeObject => ({
+      apiVersion: 'v1',
+      kind,
+      metadata: { name, namespace: 'apps', annotations: { 'krun.dev/cloud-run-url': url } },
+      ...(hosts ? { spec: { hosts } } : {}),
+    });
+    const lists: string[] = [];
+    const client = {
+      list: async (path: string, selector: string) => {
+        lists.push(`${path}?${selector}`);
+        return path.includes('serviceentries')
+          ? [
+              annotated('ServiceEntry', 'fortio-abcdefghij-uc', 'https://fortio-abcdefghij-uc.a.run.app', [
+                'fortio-abcdefghij-uc.apps.svc.cluster.local',
+              ]),
+            ]
+          : [
+              annotated('Service', 'fortio', 'https://fortio-abcdefghij-uc.a.run.app'),
+              annotated('Service', 'bad', 'ftp://x'),
+            ];
+      },
+      find: async (path: string) => (path.endsWith('/services/legacy-abcdefghij-uc') ? {} : undefined),
+    } as unknown as KubeClient;
+    const make = (nameFallback: boolean) =>
+      new Registry({
+        client,
+        log: silentLogger,
+        clock: systemClock,
+        resyncMs: 60_000,
+        nameFallback,
+        signal: new AbortController().signal,
+      });
+    const strict = make(false);
+    await strict.start();
+    assert.deepEqual(lists.slice(0, 2), [
+      '/api/v1/services?krun.dev/registration',
+      '/apis/networking.istio.io/v1/serviceentries?krun.dev/registration',
+    ]);
+    const fortio = await strict.resolve('outbound_.8080_._.fortio.apps.svc.cluster.local');
+    assert.ok(fortio.ok);
+    assert.deepEqual(fortio.destination, {
+      origin: 'https://fortio-abcdefghij-uc.a.run.app',
+      source: 'service apps/fortio',
+    });
+    const byEntry = await strict.resolve('fortio-abcdefghij-uc.apps.svc.cluster.local');
+    assert.ok(byEntry.ok);
+    assert.equal(byEntry.destination.source, 'serviceentry apps/fortio-abcdefghij-uc');
+    assert.deepEqual(await strict.resolve('bad.apps.svc.cluster.local'), {
+      ok: false,
+      reason: 'no registration for bad.apps.svc.cluster.local (krun register bad -n apps)',
+    });
+    assert.equal((await strict.resolve('legacy-abcdefghij-uc.apps.svc.cluster.local')).ok, false);
+    // With the original's convention: a Service named like a URL prefix that exists, nothing else.
+    const legacy = make(true);
+    await legacy.start();
+    const found = await legacy.resolve('outbound_.8080_._.legacy-abcdefghij-uc.apps.svc.cluster.local');
+    assert.ok(found.ok);
+    assert.deepEqual(found.destination, {
+      origin: 'https://legacy-abcdefghij-uc.a.run.app',
+      source: 'name convention apps/legacy-abcdefghij-uc',
+    });
+    assert.equal((await legacy.resolve('missing-abcdefghij-uc.apps.svc.cluster.local')).ok, false);
+    assert.equal((await legacy.resolve('plainname.apps.svc.cluster.local')).ok, false);
+  });
+
+  test('mesh-env: only keys with a value that differs', () => {
+    assert.deepEqual(
+      meshEnvChanges(
+        { CAROOT_ISTIOD: 'old', PROJECT_ID: 'p', PORT_x: '1' },
+        { CAROOT_ISTIOD: 'new', PROJECT_ID: 'p', MCON_ADDR: undefined, IMCON_ADDR: '' },
+      ),
+      { CAROOT_ISTIOD: 'new' },
+    );
+  });
+
+  test('metrics: Prometheus text with escaped labels', () => {
+    const m = new Metrics();
+    const count = m.counter('x_total', 'Things.');
+    count({ destination: 'https://a' });
+    count({ destination: 'https://a' }, 2);
+    count({ reason: 'say "hi"\n' });
+    m.gauge('y', 'Now.', () => [[{}, 5]]);
+    assert.equal(
+      m.text(),
+      '# HELP x_total Things.\n# TYPE x_total counter\nx_total{destination="https://a"} 3\nx_total{reason="say \\"hi\\"\\n"} 1\n# HELP y Now.\n# TYPE y gauge\ny 5\n',
+    );
+    assert.equal(m.value('x_total', { destination: 'https://a' }), 3);
+  });
+
+  test("the default tunnel target is krun run's mesh (mTLS) port", () => {
+    assert.deepEqual(new TargetTable().byName(DEFAULT_TARGET), { name: 'mtls', host: '127.0.0.1', port: 15003 });
+  });
+});
