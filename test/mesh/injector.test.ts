@@ -32,7 +32,7 @@ const inputs: MeshInputs = {
 
 const common = {
   CLOUD_PLATFORM: 'none',
-  PROXY_CONFIG: '{"discoveryAddress":"127.0.0.1:15012","statusPort":15020}',
+  PROXY_CONFIG: '{"discoveryAddress":"127.0.0.1:15012","statusPort":15020,"configPath":"/srv/pod/etc/istio/proxy"}',
   ISTIOD_SAN: 'istiod.istio-system.svc',
   PILOT_CERT_PROVIDER: 'istiod',
   JWT_POLICY: 'third-party-jwt',

@@ -49,7 +49,13 @@ export function revisionOf(env: Readonly<Record<string, string | undefined>>): s
 export function agentEnvironment(i: MeshInputs): Record<string, string> {
   const env: Record<string, string> = {
     CLOUD_PLATFORM: i.onGoogleCloud ? 'gcp' : 'none',
-    PROXY_CONFIG: JSON.stringify({ discoveryAddress: i.xdsAddr, statusPort: i.statusPort }),
+    // configPath absolute: the agent derives its xDS socket from it and puts `unix:///<configPath>/XDS` in the gRPC
+    // bootstrap; Istio's default `./etc/istio/proxy` would come out as /etc/istio/proxy/XDS, which is not there.
+    PROXY_CONFIG: JSON.stringify({
+      discoveryAddress: i.xdsAddr,
+      statusPort: i.statusPort,
+      configPath: join(i.baseDir, MESH_PATHS.proxyDir),
+    }),
     ISTIOD_SAN: i.istiodSan,
     PILOT_CERT_PROVIDER: 'istiod',
     JWT_POLICY: 'third-party-jwt',
