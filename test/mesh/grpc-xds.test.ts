@@ -30,7 +30,9 @@ async function echoServer(name: string): Promise<number> {
       done(null, `${name} heard ${call.request}`),
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   after(() => server.forceShutdown());
   return port;

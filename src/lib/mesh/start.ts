@@ -1,7 +1,6 @@
 // startMesh: decide the mode, lay out what the injector would have (labels, istiod root, directories), apply the
 // iptables capture in sidecar mode, start pilot-agent and wait until it is ready. The launcher calls it after the
 // Pod files (tokens) are written and before the app starts; the result's env goes to the app, stop() runs last.
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
@@ -12,6 +11,7 @@ import { apiStatus } from '../kube/client.ts';
 import type { Resolved } from '../run/launcher.ts';
 import { httpProbe } from '../run/readiness.ts';
 import { startAgent } from './agent.ts';
+import { captureOutbound } from './capture.ts';
 import {
   agentArgs,
   agentEnvironment,
@@ -23,7 +23,6 @@ import {
   podLabels,
   revisionOf,
 } from './injector.ts';
-import { captureRules } from './iptables.ts';
 import { decideMode, type MeshMode } from './mode.ts';
 
 export interface Mesh {
@@ -42,7 +41,9 @@ async function executable(path: string): Promise<boolean> {
   }
 }
 
-async function onPath(name: string, env: Readonly<Record<string, string | undefined>>): Promise<boolean> {
+/** A path, or a name found on PATH. */
+async function findable(name: string, env: Readonly<Record<string, string | undefined>>): Promise<boolean> {
+  if (name.includes('/')) return executable(name);
   for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
     if (await executable(join(dir, name))) return true;
   }
@@ -55,21 +56,6 @@ async function nonEmpty(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function run(command: string, args: string[], input: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${command} exited with ${code}: ${err.trim()}`)),
-    );
-    child.stdin.end(input);
-  });
 }
 
 const NO_MESH: Mesh = { mode: 'none', env: {}, stop: async () => {} };
@@ -85,7 +71,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     interceptionMode: config.interceptionMode.value,
     hasPilotAgent: await executable(config.pilotAgent.value),
     hasEnvoy: await executable(config.envoy.value),
-    hasIptables: await onPath('iptables-restore', ctx.env),
+    hasIptables: await findable(config.iptablesRestore.value, ctx.env),
   });
   log.info(`mesh mode ${decision.mode}: ${decision.reason}`);
   const mode = decision.mode;
@@ -157,15 +143,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
   log.info('wrote the mesh files', { rootCert: root.source });
 
   if (mode === 'sidecar') {
-    const rules = captureRules({
-      includeRanges: config.outboundIpRangesInclude.value,
-      excludePorts: config.outboundPortsExclude.value,
-      proxyUid: PROXY_UID,
-      proxyGid: PROXY_UID,
-      dnsCapture: true,
-    });
-    await run('iptables-restore', ['--noflush'], rules);
-    log.info('applied the outbound capture (iptables)', { to: 15001 });
+    await captureOutbound(config, '/etc/resolv.conf', ctx.env, log);
   }
 
   const env: Record<string, string> = {};

@@ -69,6 +69,7 @@ export interface RunConfig {
   readonly outboundPortsExclude: Value<readonly number[]>;
   readonly pilotAgent: Value<string>;
   readonly envoy: Value<string>;
+  readonly iptablesRestore: Value<string>;
   readonly meshStatusPort: Value<number>;
 }
 
@@ -357,6 +358,7 @@ type MeshSettings = Pick<
   | 'outboundPortsExclude'
   | 'pilotAgent'
   | 'envoy'
+  | 'iptablesRestore'
   | 'meshStatusPort'
 >;
 
@@ -420,6 +422,7 @@ function resolveMesh(
     outboundPortsExclude: portsRaw ? { value: ports, source: portsRaw.source } : { value: [], source: 'unset' },
     pilotAgent: get('pilotAgent') ?? { value: '/usr/local/bin/pilot-agent', source: 'default' },
     envoy: get('envoy') ?? { value: '/usr/local/bin/envoy', source: 'default' },
+    iptablesRestore: get('iptablesRestore') ?? { value: 'iptables-restore', source: 'default' },
     meshStatusPort: port(get('meshStatusPort'), 15020),
   };
 }

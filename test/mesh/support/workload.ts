@@ -3,8 +3,8 @@
 // krun in proxyless mode with its files under a fresh base directory.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort } from '../../support/control-plane/ports.ts';
 import type { ControlPlaneInfo } from '../../support/control-plane/index.ts';
+import { freePort } from '../../support/control-plane/ports.ts';
 import type { TestKube } from '../../support/kube.ts';
 import { writeKubeconfig } from '../../support/kubeconfig.ts';
 

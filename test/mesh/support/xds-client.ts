@@ -10,14 +10,14 @@ if (!target || message === undefined) {
   process.exit(2);
 }
 xds.register();
-const Echo = grpc.makeGenericClientConstructor(ECHO, 'Echo');
-const client = new Echo(target, grpc.credentials.createInsecure());
+const client = new grpc.Client(target, grpc.credentials.createInsecure());
+const say = ECHO.say as grpc.MethodDefinition<string, string>;
 client.waitForReady(Date.now() + 20_000, (waitErr?: Error) => {
   if (waitErr) {
     process.stderr.write(`xds-client: ${target} not ready: ${waitErr.message}\n`);
     process.exit(1);
   }
-  client.say(message, (err: grpc.ServiceError | null, reply?: string) => {
+  client.makeUnaryRequest(say.path, say.requestSerialize, say.responseDeserialize, message, (err, reply) => {
     if (err) {
       process.stderr.write(`xds-client: ${err.message}\n`);
       process.exit(1);
