@@ -26,6 +26,7 @@ const inputs: MeshInputs = {
   clusterId: 'Kubernetes',
   meshId: 'proj-123',
   statusPort: 15020,
+  envoy: '/opt/istio/envoy',
   isRoot: false,
   onGoogleCloud: false,
 };
@@ -62,9 +63,19 @@ describe('agentEnvironment', () => {
       ISTIO_META_UNPRIVILEGED_POD: 'true',
     });
   });
+  const withEnvoy = {
+    PROXY_CONFIG: JSON.stringify({
+      discoveryAddress: '127.0.0.1:15012',
+      statusPort: 15020,
+      configPath: '/srv/pod/etc/istio/proxy',
+      binaryPath: '/opt/istio/envoy',
+      proxyBootstrapTemplatePath: '/var/lib/istio/envoy/envoy_bootstrap_tmpl.json',
+    }),
+  };
   test('sidecar as root on Google Cloud: REDIRECT with DNS capture', () => {
     assert.deepEqual(agentEnvironment({ ...inputs, mode: 'sidecar', isRoot: true, onGoogleCloud: true }), {
       ...common,
+      ...withEnvoy,
       CLOUD_PLATFORM: 'gcp',
       ISTIO_META_INTERCEPTION_MODE: 'REDIRECT',
       ISTIO_META_DNS_CAPTURE: 'true',
@@ -73,6 +84,7 @@ describe('agentEnvironment', () => {
   test('whitebox: Envoy’s HTTP proxy port, no interception', () => {
     assert.deepEqual(agentEnvironment({ ...inputs, mode: 'whitebox' }), {
       ...common,
+      ...withEnvoy,
       ISTIO_META_INTERCEPTION_MODE: 'NONE',
       ISTIO_META_DNS_CAPTURE: 'false',
       HTTP_PROXY_PORT: '15007',

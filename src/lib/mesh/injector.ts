@@ -15,6 +15,9 @@ export const MESH_PATHS = {
   envoyDir: 'var/lib/istio/envoy',
 } as const;
 
+/** Where Istio's proxy image installs Envoy's bootstrap template. */
+export const ENVOY_BOOTSTRAP_TEMPLATE = '/var/lib/istio/envoy/envoy_bootstrap_tmpl.json';
+
 /** The UID/GID Envoy and pilot-agent run as in sidecar mode; iptables never captures its traffic. */
 export const PROXY_UID = 1337;
 /** Envoy's HTTP proxy listener in whitebox mode (Istio's HTTP_PROXY_PORT). */
@@ -36,6 +39,8 @@ export interface MeshInputs {
   readonly clusterId: string;
   readonly meshId: string;
   readonly statusPort: number;
+  /** The Envoy binary pilot-agent starts (sidecar and whitebox modes). */
+  readonly envoy: string;
   readonly isRoot: boolean;
   /** On Google Cloud the agent may read the metadata server; elsewhere it must never probe 169.254.169.254. */
   readonly onGoogleCloud: boolean;
@@ -55,6 +60,9 @@ export function agentEnvironment(i: MeshInputs): Record<string, string> {
       discoveryAddress: i.xdsAddr,
       statusPort: i.statusPort,
       configPath: join(i.baseDir, MESH_PATHS.proxyDir),
+      // The Envoy krun found, and the bootstrap template where Istio's proxy image has it (pilot-agent's default is
+      // relative to its working directory, the base directory); pilot-agent's ISTIO_BOOTSTRAP still overrides it.
+      ...(i.mode === 'proxyless' ? {} : { binaryPath: i.envoy, proxyBootstrapTemplatePath: ENVOY_BOOTSTRAP_TEMPLATE }),
     }),
     ISTIOD_SAN: i.istiodSan,
     PILOT_CERT_PROVIDER: 'istiod',

@@ -102,6 +102,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     clusterId: config.clusterId.value,
     meshId: config.meshId.value,
     statusPort: config.meshStatusPort.value,
+    envoy: config.envoy.value,
     isRoot,
     onGoogleCloud: config.projectId.value !== undefined,
   };
