@@ -6,6 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { silentLogger } from '../../src/lib/log/logger.ts';
+import { CaptureError, captureOutbound } from '../../src/lib/mesh/capture.ts';
 import { ensureIptables } from '../support/fixtures/iptables.ts';
 import { expectedRules, savedNat } from './support/capture-rules.ts';
 import { AS_PROXY_GROUP, AS_PROXY_USER, TestNetns } from './support/netns.ts';
@@ -25,13 +27,16 @@ before(async () => {
   netns = await TestNetns.create(`krun-capture-${process.pid}`, [APP_IP, NAMESERVER]);
   const resolvConf = join(work, 'resolv.conf');
   await writeFile(resolvConf, `search svc.cluster.local\nnameserver ${NAMESERVER}\noptions ndots:5\n`);
-  // As `krun run` would be configured: capture everything, never port 5432, iptables-restore from the fixture.
-  const r = await netns.exec([process.execPath, APPLY, resolvConf], [], {
-    ...iptables.env,
-    KRUN_IPTABLES_RESTORE: iptables.restore,
-    OUTBOUND_PORTS_EXCLUDE: '5432',
-  });
-  applied = r.stdout;
+  // As `krun run` would be configured: capture everything, never port 5432, iptables-restore from the fixture; twice,
+  // as a krun restarted in the same namespace would.
+  for (let run = 0; run < 2; run++) {
+    const r = await netns.exec([process.execPath, APPLY, resolvConf], [], {
+      ...iptables.env,
+      KRUN_IPTABLES_RESTORE: iptables.restore,
+      OUTBOUND_PORTS_EXCLUDE: '5432',
+    });
+    applied = r.stdout;
+  }
   await netns.serve([
     process.execPath,
     LISTENERS,
@@ -54,7 +59,7 @@ describe('sidecar capture in a network namespace', () => {
     assert.deepEqual(await netns.links(), ['lo']);
   });
 
-  test('iptables-save shows exactly the rules krun applied', async () => {
+  test('iptables-save shows exactly the rules krun applied, once after two runs', async () => {
     const { stdout } = await netns.exec([iptables.save, '-t', 'nat'], [], iptables.env);
     const rules = expectedRules(NAMESERVER, [5432]);
     assert.deepEqual(
@@ -78,6 +83,25 @@ describe('sidecar capture in a network namespace', () => {
 
   test('an excluded port is not captured', async () => {
     assert.equal(await netns.dialTcp(APP_IP, 5432), 'direct 5432');
+  });
+
+  test('an iptables-restore that fails is an error naming it, with what to do', async () => {
+    const config = (binary: string) => ({
+      iptablesRestore: { value: binary, source: 'env KRUN_IPTABLES_RESTORE' },
+      outboundIpRangesInclude: { value: ['*'], source: 'default' },
+      outboundPortsExclude: { value: [], source: 'unset' },
+    });
+    for (const [binary, why] of [
+      ['/bin/false', '/bin/false exited with 1'],
+      [join(work, 'missing'), `${join(work, 'missing')} spawn ${join(work, 'missing')} ENOENT`],
+    ] as const) {
+      await assert.rejects(captureOutbound(config(binary), join(work, 'resolv.conf'), {}, silentLogger), (err) => {
+        assert.ok(err instanceof CaptureError);
+        assert.equal(err.message, `can't apply the outbound capture: ${why}`);
+        assert.match(err.hints.join('\n'), /ISTIO_META_INTERCEPTION_MODE=NONE/);
+        return true;
+      });
+    }
   });
 
   test('DNS to the resolv.conf nameserver goes to the DNS proxy on 15053; the agent’s own queries go upstream', async () => {

@@ -7,7 +7,7 @@ import { KrunError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { RunConfig } from '../run/config.ts';
 import { PROXY_UID } from './injector.ts';
-import { captureRules, nameservers, OUTBOUND_CAPTURE_PORT } from './iptables.ts';
+import { captureRules, nameservers, OUTBOUND_CAPTURE_PORT, OUTPUT_JUMP } from './iptables.ts';
 
 export type CaptureConfig = Pick<RunConfig, 'iptablesRestore' | 'outboundIpRangesInclude' | 'outboundPortsExclude'>;
 
@@ -32,6 +32,9 @@ export async function captureOutbound(
     proxyGid: PROXY_UID,
     dnsServers: nameservers(resolv),
   });
+  // A krun restarted in the same namespace finds its chains (declaring them flushes them) and its jump from OUTPUT,
+  // which would be added twice: remove it first. Failing here only means it was not there.
+  await run(binary, ['--noflush'], `*nat\n${OUTPUT_JUMP.replace('-A', '-D')}\nCOMMIT\n`, env);
   const failure = await run(binary, ['--noflush'], rules, env);
   if (failure) {
     throw new CaptureError(`can't apply the outbound capture: ${binary} ${failure}`, {

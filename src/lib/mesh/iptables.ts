@@ -8,6 +8,8 @@ export const OUTBOUND_CAPTURE_PORT = 15001;
 export const DNS_PROXY_PORT = 15053;
 /** HBONE (15008), krun's HBONE (15009) and SSH debug (15022): never captured. */
 export const ALWAYS_EXCLUDED_PORTS = [15008, 15009, 15022] as const;
+/** The one rule outside krun's chains. */
+export const OUTPUT_JUMP = '-A OUTPUT -j ISTIO_OUTPUT';
 
 export interface CaptureOptions {
   /** CIDRs to capture; ['*'] captures everything. */
@@ -47,7 +49,7 @@ export function captureRules(o: CaptureOptions): string {
     '*nat',
     ':ISTIO_OUTPUT - [0:0]',
     ':ISTIO_REDIRECT - [0:0]',
-    '-A OUTPUT -j ISTIO_OUTPUT',
+    OUTPUT_JUMP,
     // The proxy's own traffic (and the DNS proxy's upstream queries) leaves as it is.
     `-A ISTIO_OUTPUT -m owner --uid-owner ${o.proxyUid} -j RETURN`,
     `-A ISTIO_OUTPUT -m owner --gid-owner ${o.proxyGid} -j RETURN`,
