@@ -14,7 +14,7 @@ import { rootCertOf } from '../support/control-plane/istio.ts';
 import { controlPlane } from '../support/control-plane/shared.ts';
 import { ensureIptables } from '../support/fixtures/iptables.ts';
 import { TestKube } from '../support/kube.ts';
-import { expectedRules, savedNat } from './support/capture-rules.ts';
+import { krunCapture, savedNat } from './support/capture-rules.ts';
 import { TestNetns } from './support/netns.ts';
 import { meshWorkload } from './support/workload.ts';
 
@@ -134,7 +134,7 @@ describe('krun run in sidecar mode, in a network namespace', () => {
     const saved = (await netns.exec([iptables.save, '-t', 'nat'], [], iptables.env)).stdout;
     assert.deepEqual(
       saved.split('\n').filter((l) => l && !l.startsWith('#')),
-      savedNat(expectedRules(NAMESERVER, [5432])),
+      savedNat(krunCapture(NAMESERVER, [5432])),
     );
   });
 });
