@@ -3,7 +3,7 @@
 // socket), opens an ADS stream to the agent's xDS proxy (which connects istiod and fetches the DNS name table) and
 // asks for clusters and listeners; its admin port (15000) reports `update_success` once istiod's answers arrived,
 // which is what pilot-agent's readiness probe reads. Its outbound listener (15001) answers each captured connection
-// with `envoy <original destination>`.
+// with `envoy <original destination>`; in whitebox mode its HTTP proxy port answers `envoy proxied <method> <url>`.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -74,4 +74,11 @@ createHttpServer((req, res) => {
   res.end(req.url?.startsWith('/stats') ? `${stats()}\n` : 'OK\n');
 }).listen(bootstrap.admin_port, '127.0.0.1');
 createServer((conn) => conn.end(`envoy ${originalDestination(conn)}\n`)).listen(15001, '0.0.0.0');
+// Whitebox mode: istiod gives Envoy an HTTP proxy listener on the agent's HTTP_PROXY_PORT.
+if (process.env.HTTP_PROXY_PORT) {
+  createHttpServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`envoy proxied ${req.method} ${req.url}\n`);
+  }).listen(Number(process.env.HTTP_PROXY_PORT), '127.0.0.1');
+}
 process.on('SIGTERM', () => process.exit(0));
