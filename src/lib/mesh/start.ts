@@ -132,8 +132,9 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
       ],
     });
   }
-  // Sidecar mode runs the agent as 1337; the files it writes into must be its own.
-  const owner = mode === 'sidecar' && isRoot ? { uid: PROXY_UID, gid: PROXY_UID } : undefined;
+  // Sidecar mode runs the agent, and so Envoy, as root with group 1337 (as the original did): the capture lets that
+  // group's traffic through.
+  const proxyGroup = mode === 'sidecar' && isRoot ? PROXY_UID : undefined;
   for (const dir of [MESH_PATHS.proxyDir, 'etc/istio/pod', 'var/run/secrets/istio']) {
     await mkdir(join(base, dir), { recursive: true, mode: 0o755 });
   }
@@ -161,7 +162,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     args: agentArgs(inputs.namespace),
     env,
     cwd: base,
-    ...(owner ? { uid: 0, gid: owner.gid } : {}),
+    ...(proxyGroup !== undefined ? { uid: 0, gid: proxyGroup } : {}),
     ready: proxyless
       ? async () =>
           (await Promise.all([...certFiles, join(base, MESH_PATHS.grpcBootstrap)].map(nonEmpty))).every(Boolean)
