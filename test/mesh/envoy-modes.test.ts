@@ -6,7 +6,7 @@
 // agent, the app's outbound TCP lands on 15001 and its DNS goes through pilot-agent's real DNS proxy. Whitebox mode:
 // no capture, and the app's HTTP client goes through the proxy port.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,5 +196,30 @@ describe('krun run with Envoy, in a network namespace', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  test('an Envoy that never gets its config: timeout with the agent’s log tail and Envoy’s config dump', async () => {
+    const world = await envoyWorld('stuck', []);
+    const r = await world.run(['--', 'sh', '-c', `touch ${world.out('app-ran')}`], {
+      KRUN_STARTUP_TIMEOUT: '3',
+      FAKE_ENVOY_NO_XDS: '1',
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /error: pilot-agent was not ready after 3 s \(waited for GET http:\/\/127\.0\.0\.1:\d+\/healthz\/ready answering 200\)/,
+    );
+    assert.match(
+      r.stderr,
+      /--- last lines of pilot-agent ---\n(.+\n)*.*Envoy proxy is NOT ready: config not received from XDS server/,
+    );
+    const dump = world.out('etc/istio/proxy/config_dump.json');
+    const size = (await readFile(dump)).length;
+    assert.ok(r.stderr.includes(`Envoy's config dump (${size} bytes): ${dump}`), r.stderr);
+    const saved = JSON.parse(await readFile(dump, 'utf8')) as { node: string; received: string[] };
+    assert.match(saved.node, new RegExp(`^sidecar~.*~${world.ns}\\.svc\\.cluster\\.local$`));
+    assert.deepEqual(saved.received, []);
+    assert.equal((await stat(dump)).mode & 0o777, 0o600);
+    await assert.rejects(readFile(world.out('app-ran')), { code: 'ENOENT' });
   });
 });

@@ -12,6 +12,7 @@ import type { Resolved } from '../run/launcher.ts';
 import { httpProbe } from '../run/readiness.ts';
 import { startAgent } from './agent.ts';
 import { captureOutbound } from './capture.ts';
+import { saveEnvoyConfigDump } from './diagnostics.ts';
 import {
   agentArgs,
   agentEnvironment,
@@ -168,6 +169,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
           (await Promise.all([...certFiles, join(base, MESH_PATHS.grpcBootstrap)].map(nonEmpty))).every(Boolean)
       : () => statusProbe.check(ctx.signal),
     readyDescription: proxyless ? `the workload certificate in ${certs}` : statusProbe.description,
+    diagnose: proxyless ? undefined : () => saveEnvoyConfigDump(base),
     timeoutMs: config.startupTimeoutSeconds.value * 1000,
     graceMs: config.terminationGraceSeconds.value * 1000,
     clock: ctx.clock,

@@ -4,6 +4,8 @@
 // asks for clusters and listeners; its admin port (15000) reports `update_success` once istiod's answers arrived,
 // which is what pilot-agent's readiness probe reads. Its outbound listener (15001) answers each captured connection
 // with `envoy <original destination>`; in whitebox mode its HTTP proxy port answers `envoy proxied <method> <url>`.
+// FAKE_ENVOY_NO_XDS=1 (from krun's environment, through pilot-agent's) makes it an Envoy that never gets its config;
+// /config_dump shows the node and what it received.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -50,14 +52,16 @@ const node = { id: bootstrap.node.id, cluster: bootstrap.node.cluster, metadata:
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const received = new Set<string>();
-const stream = client.StreamAggregatedResources();
-stream.on('data', (response: { type_url: string }) => {
-  received.add(response.type_url);
-  process.stderr.write(`fake envoy: received ${response.type_url}\n`);
-});
-stream.on('error', (err: Error) => process.stderr.write(`fake envoy: ADS stream: ${err.message}\n`));
-stream.write({ node, type_url: CDS });
-stream.write({ node, type_url: LDS });
+if (process.env.FAKE_ENVOY_NO_XDS !== '1') {
+  const stream = client.StreamAggregatedResources();
+  stream.on('data', (response: { type_url: string }) => {
+    received.add(response.type_url);
+    process.stderr.write(`fake envoy: received ${response.type_url}\n`);
+  });
+  stream.on('error', (err: Error) => process.stderr.write(`fake envoy: ADS stream: ${err.message}\n`));
+  stream.write({ node, type_url: CDS });
+  stream.write({ node, type_url: LDS });
+}
 
 const stats = () =>
   [
@@ -71,7 +75,9 @@ const stats = () =>
 
 createHttpServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain' });
-  res.end(req.url?.startsWith('/stats') ? `${stats()}\n` : 'OK\n');
+  if (req.url?.startsWith('/stats')) return res.end(`${stats()}\n`);
+  if (req.url === '/config_dump') return res.end(JSON.stringify({ node: bootstrap.node.id, received: [...received] }));
+  res.end('OK\n');
 }).listen(bootstrap.admin_port, '127.0.0.1');
 createServer((conn) => conn.end(`envoy ${originalDestination(conn)}\n`)).listen(15001, '0.0.0.0');
 // Whitebox mode: istiod gives Envoy an HTTP proxy listener on the agent's HTTP_PROXY_PORT.
