@@ -6,6 +6,7 @@ import {
   appMeshEnvironment,
   chooseRootCert,
   type MeshInputs,
+  parseProxyConfig,
   podLabels,
   revisionOf,
 } from '../../src/lib/mesh/injector.ts';
@@ -90,6 +91,24 @@ describe('agentEnvironment', () => {
       HTTP_PROXY_PORT: '15007',
       ISTIO_META_UNPRIVILEGED_POD: 'true',
     });
+  });
+  test('an explicit PROXY_CONFIG is merged over krun’s: its fields win, krun’s paths stay', async () => {
+    const explicit = await parseProxyConfig('statusPort: 15021\nholdApplicationUntilProxyStarts: true\n');
+    assert.deepEqual(JSON.parse(agentEnvironment({ ...inputs, proxyConfig: explicit }).PROXY_CONFIG ?? ''), {
+      discoveryAddress: '127.0.0.1:15012',
+      statusPort: 15021,
+      configPath: '/srv/pod/etc/istio/proxy',
+      holdApplicationUntilProxyStarts: true,
+    });
+    assert.deepEqual(await parseProxyConfig('{"discoveryAddress": "istiod.example:15012"}'), {
+      discoveryAddress: 'istiod.example:15012',
+    });
+    for (const bad of ['[1, 2]', 'just text', '{"a": ']) {
+      await assert.rejects(
+        parseProxyConfig(bad),
+        /^UsageError: PROXY_CONFIG is not a ProxyConfig \(a YAML or JSON mapping\)$/,
+      );
+    }
   });
   test('a CA address other than the discovery address is passed as CA_ADDR', () => {
     assert.equal(agentEnvironment({ ...inputs, caAddr: 'ca.example:443' }).CA_ADDR, 'ca.example:443');

@@ -21,6 +21,7 @@ import {
   MESH_PATHS,
   type MeshInputs,
   PROXY_UID,
+  parseProxyConfig,
   podLabels,
   revisionOf,
 } from './injector.ts';
@@ -104,6 +105,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     meshId: config.meshId.value,
     statusPort: config.meshStatusPort.value,
     envoy: config.envoy.value,
+    proxyConfig: ctx.env.PROXY_CONFIG ? await parseProxyConfig(ctx.env.PROXY_CONFIG) : undefined,
     isRoot,
     onGoogleCloud: config.projectId.value !== undefined,
   };
@@ -152,7 +154,6 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(ctx.env)) if (v !== undefined && !k.startsWith('KUBERNETES_SERVICE')) env[k] = v;
   Object.assign(env, agentEnvironment(inputs));
-  if (ctx.env.PROXY_CONFIG) env.PROXY_CONFIG = ctx.env.PROXY_CONFIG; // an explicit ProxyConfig wins, as before
 
   const certs = join(base, MESH_PATHS.outputCerts);
   const certFiles = ['cert-chain.pem', 'key.pem', 'root-cert.pem'].map((f) => join(certs, f));
