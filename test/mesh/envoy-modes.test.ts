@@ -17,6 +17,7 @@ import { controlPlane } from '../support/control-plane/shared.ts';
 import { ensureIptables } from '../support/fixtures/iptables.ts';
 import { TestKube } from '../support/kube.ts';
 import { krunCapture, savedNat } from './support/capture-rules.ts';
+import { assertLogOrder } from './support/log-order.ts';
 import { TestNetns } from './support/netns.ts';
 import { meshWorkload } from './support/workload.ts';
 
@@ -91,15 +92,6 @@ async function envoyWorld(name: string, listeners: readonly string[]) {
   return { netns, ns: w.ns, out: (f: string) => join(w.dir, f), run };
 }
 
-/** The messages of krun's JSON log appear in this order. */
-function assertOrder(stderr: string, messages: readonly string[]): void {
-  const at = messages.map((m) => stderr.indexOf(`"message":"${m}"`));
-  assert.ok(
-    at.every((i, k) => i >= 0 && (k === 0 || i > (at[k - 1] ?? 0))),
-    `${messages.join(' < ')}: ${at.join(',')}\n${stderr}`,
-  );
-}
-
 describe('krun run with Envoy, in a network namespace', () => {
   test('sidecar: capture before the agent, the agent before the app; the app’s TCP and DNS are captured', async () => {
     // Given the control plane reachable in the namespace, its own nameserver, and what answers there
@@ -121,17 +113,12 @@ describe('krun run with Envoy, in a network namespace', () => {
     // Then krun chose sidecar mode, captured before starting the agent, and started the app once the agent was ready
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /"message":"mesh mode sidecar: root, iptables, pilot-agent and Envoy are available"/);
-    const order = [
+    assertLogOrder(r.stderr, [
       'applied the outbound capture (iptables)',
       'pilot-agent started',
       'pilot-agent ready',
       'app started',
-    ];
-    const at = order.map((m) => r.stderr.indexOf(`"message":"${m}"`));
-    assert.ok(
-      at.every((i, k) => i >= 0 && (k === 0 || i > (at[k - 1] ?? 0))),
-      `${order.join(' < ')}: ${at.join(',')}\n${r.stderr}`,
-    );
+    ]);
     // And the app's connection landed on 15001 with its original destination; the excluded port went direct
     assert.equal(await readFile(out('seen-8080'), 'utf8'), `envoy ${APP_IP}:8080\n`);
     assert.equal(await readFile(out('seen-5432'), 'utf8'), 'direct 5432\n');
@@ -172,7 +159,7 @@ describe('krun run with Envoy, in a network namespace', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /"message":"mesh mode whitebox: ISTIO_META_INTERCEPTION_MODE is NONE"/);
     assert.ok(!r.stderr.includes('applied the outbound capture'), r.stderr);
-    assertOrder(r.stderr, ['pilot-agent started', 'pilot-agent ready', 'app started']);
+    assertLogOrder(r.stderr, ['pilot-agent started', 'pilot-agent ready', 'app started']);
     const saved = (await netns.exec([iptables.save, '-t', 'nat'], [], iptables.env)).stdout;
     assert.deepEqual(
       saved.split('\n').filter((l) => l.startsWith('-A')),

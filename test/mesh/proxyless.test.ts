@@ -13,6 +13,7 @@ import { freePort } from '../support/control-plane/ports.ts';
 import { controlPlane } from '../support/control-plane/shared.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
 import { TestKube } from '../support/kube.ts';
+import { assertLogOrder } from './support/log-order.ts';
 import { meshWorkload } from './support/workload.ts';
 
 const plane = await controlPlane();
@@ -43,13 +44,7 @@ describe('krun run, proxyless mesh', () => {
     // Then the mode was decided and logged with its reason, and the app ran after the agent was ready
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /"message":"mesh mode proxyless: no Envoy binary"/);
-    const order = ['pilot-agent ready', 'app started', 'app exited', 'pilot-agent stopped'].map((m) =>
-      r.stderr.indexOf(`"message":"${m}"`),
-    );
-    assert.ok(
-      order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] ?? 0))),
-      `ready < app started < app exited < agent stopped: ${order.join(',')}\n${r.stderr}`,
-    );
+    assertLogOrder(r.stderr, ['pilot-agent ready', 'app started', 'app exited', 'pilot-agent stopped']);
     assert.equal(await readFile(join(dir, 'seen-files'), 'utf8'), 'ok\n');
     assert.equal(
       await readFile(join(dir, 'seen-env'), 'utf8'),
