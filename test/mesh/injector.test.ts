@@ -6,6 +6,7 @@ import {
   appMeshEnvironment,
   chooseRootCert,
   type MeshInputs,
+  parseProxyConfig,
   podLabels,
   revisionOf,
 } from '../../src/lib/mesh/injector.ts';
@@ -26,13 +27,14 @@ const inputs: MeshInputs = {
   clusterId: 'Kubernetes',
   meshId: 'proj-123',
   statusPort: 15020,
+  envoy: '/opt/istio/envoy',
   isRoot: false,
   onGoogleCloud: false,
 };
 
 const common = {
   CLOUD_PLATFORM: 'none',
-  PROXY_CONFIG: '{"discoveryAddress":"127.0.0.1:15012","statusPort":15020}',
+  PROXY_CONFIG: '{"discoveryAddress":"127.0.0.1:15012","statusPort":15020,"configPath":"/srv/pod/etc/istio/proxy"}',
   ISTIOD_SAN: 'istiod.istio-system.svc',
   PILOT_CERT_PROVIDER: 'istiod',
   JWT_POLICY: 'third-party-jwt',
@@ -62,9 +64,19 @@ describe('agentEnvironment', () => {
       ISTIO_META_UNPRIVILEGED_POD: 'true',
     });
   });
+  const withEnvoy = {
+    PROXY_CONFIG: JSON.stringify({
+      discoveryAddress: '127.0.0.1:15012',
+      statusPort: 15020,
+      configPath: '/srv/pod/etc/istio/proxy',
+      binaryPath: '/opt/istio/envoy',
+      proxyBootstrapTemplatePath: '/var/lib/istio/envoy/envoy_bootstrap_tmpl.json',
+    }),
+  };
   test('sidecar as root on Google Cloud: REDIRECT with DNS capture', () => {
     assert.deepEqual(agentEnvironment({ ...inputs, mode: 'sidecar', isRoot: true, onGoogleCloud: true }), {
       ...common,
+      ...withEnvoy,
       CLOUD_PLATFORM: 'gcp',
       ISTIO_META_INTERCEPTION_MODE: 'REDIRECT',
       ISTIO_META_DNS_CAPTURE: 'true',
@@ -73,11 +85,30 @@ describe('agentEnvironment', () => {
   test('whitebox: Envoy’s HTTP proxy port, no interception', () => {
     assert.deepEqual(agentEnvironment({ ...inputs, mode: 'whitebox' }), {
       ...common,
+      ...withEnvoy,
       ISTIO_META_INTERCEPTION_MODE: 'NONE',
       ISTIO_META_DNS_CAPTURE: 'false',
       HTTP_PROXY_PORT: '15007',
       ISTIO_META_UNPRIVILEGED_POD: 'true',
     });
+  });
+  test('an explicit PROXY_CONFIG is merged over krun’s: its fields win, krun’s paths stay', async () => {
+    const explicit = await parseProxyConfig('statusPort: 15021\nholdApplicationUntilProxyStarts: true\n');
+    assert.deepEqual(JSON.parse(agentEnvironment({ ...inputs, proxyConfig: explicit }).PROXY_CONFIG ?? ''), {
+      discoveryAddress: '127.0.0.1:15012',
+      statusPort: 15021,
+      configPath: '/srv/pod/etc/istio/proxy',
+      holdApplicationUntilProxyStarts: true,
+    });
+    assert.deepEqual(await parseProxyConfig('{"discoveryAddress": "istiod.example:15012"}'), {
+      discoveryAddress: 'istiod.example:15012',
+    });
+    for (const bad of ['[1, 2]', 'just text', '{"a": ']) {
+      await assert.rejects(
+        parseProxyConfig(bad),
+        /^UsageError: PROXY_CONFIG is not a ProxyConfig \(a YAML or JSON mapping\)$/,
+      );
+    }
   });
   test('a CA address other than the discovery address is passed as CA_ADDR', () => {
     assert.equal(agentEnvironment({ ...inputs, caAddr: 'ca.example:443' }).CA_ADDR, 'ca.example:443');

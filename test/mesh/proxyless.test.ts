@@ -1,63 +1,39 @@
 // `krun run` in proxyless mode against the real istiod and pilot-agent: the agent gets a workload certificate
-// for the workload's ServiceAccount before the app starts, the app sees it, and the agent is stopped after the app.
+// for the workload's ServiceAccount before the app starts, the app sees it, the agent is stopped after the app, and
+// an agent that dies while the app runs is restarted with backoff.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { krun } from '../support/cli.ts';
+import { krun, spawnKrun } from '../support/cli.ts';
 import { rootCertOf } from '../support/control-plane/istio.ts';
 import { freePort } from '../support/control-plane/ports.ts';
 import { controlPlane } from '../support/control-plane/shared.ts';
+import { waitFor } from '../support/control-plane/wait.ts';
 import { TestKube } from '../support/kube.ts';
-import { writeKubeconfig } from '../support/kubeconfig.ts';
+import { assertLogOrder } from './support/log-order.ts';
+import { meshWorkload } from './support/workload.ts';
 
 const plane = await controlPlane();
 const kube = new TestKube(plane.access);
 const work = await mkdtemp(join(tmpdir(), 'krun-mesh-'));
 after(() => rm(work, { recursive: true, force: true }));
 
-/** A namespace with a ServiceAccount `app`, and a launcher identity with just the RBAC krun run needs. */
-async function workload() {
-  const ns = await kube.createNamespace('krun-mesh');
-  await kube.createServiceAccount(ns, 'app');
-  await kube.createServiceAccount(ns, 'launcher');
-  await kube.grant(
-    ns,
-    'krun-launcher',
-    [
-      { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['app'], verbs: ['create'] },
-      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['istio-ca-root-cert'], verbs: ['get'] },
-    ],
-    [{ kind: 'ServiceAccount', name: 'launcher', namespace: ns }],
-  );
-  const { token } = await kube.requestToken(ns, 'launcher', [], 3600);
-  const kubeconfig = writeKubeconfig(join(work, `${ns}.kubeconfig`), plane.access, ns, token);
-  return { ns, kubeconfig };
+/** The pids of the pilot-agent processes krun started, in order, from its JSON log. */
+function agentPids(stderr: string): number[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.includes('"message":"pilot-agent started"'))
+    .map((l) => (JSON.parse(l) as { pid: number }).pid);
 }
 
 describe('krun run, proxyless mesh', () => {
   test('the app starts after pilot-agent got a certificate for its ServiceAccount, chained to istiod', async () => {
     // Given a workload namespace where istiod published its root, and no Envoy on this machine
-    const { ns, kubeconfig } = await workload();
+    const { ns, dir, env } = await meshWorkload(plane, kube, work);
     const root = new X509Certificate(await rootCertOf(kube, ns));
-    const dir = join(work, ns);
-    await mkdir(join(dir, 'home'), { recursive: true });
-    const env = {
-      PATH: process.env.PATH,
-      HOME: join(dir, 'home'),
-      MESH_BASE_DIR: dir,
-      PORT_http: '-',
-      KRUN_HBONE_PORT: '-',
-      KRUN_SSH_PORT: '-',
-      KUBECONFIG: kubeconfig,
-      WORKLOAD_SERVICE_ACCOUNT: 'app',
-      KRUN_PILOT_AGENT: plane.fixtures.pilotAgent,
-      KRUN_ENVOY: join(dir, 'no-envoy'),
-      XDS_ADDR: plane.istiod.secureGrpcAddress,
-      KRUN_MESH_STATUS_PORT: String(await freePort()),
-    };
     // When krun runs an app that copies what it sees
     const script = [
       `cat "$KRUN_MESH_CERT_CHAIN" > ${dir}/seen-chain.pem`,
@@ -68,13 +44,7 @@ describe('krun run, proxyless mesh', () => {
     // Then the mode was decided and logged with its reason, and the app ran after the agent was ready
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /"message":"mesh mode proxyless: no Envoy binary"/);
-    const order = ['pilot-agent ready', 'app started', 'app exited', 'pilot-agent stopped'].map((m) =>
-      r.stderr.indexOf(`"message":"${m}"`),
-    );
-    assert.ok(
-      order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] ?? 0))),
-      `ready < app started < app exited < agent stopped: ${order.join(',')}\n${r.stderr}`,
-    );
+    assertLogOrder(r.stderr, ['pilot-agent ready', 'app started', 'app exited', 'pilot-agent stopped']);
     assert.equal(await readFile(join(dir, 'seen-files'), 'utf8'), 'ok\n');
     assert.equal(
       await readFile(join(dir, 'seen-env'), 'utf8'),
@@ -92,31 +62,56 @@ describe('krun run, proxyless mesh', () => {
     assert.equal(await readFile(join(dir, 'var/run/secrets/istio/root-cert.pem'), 'utf8'), root.toString());
   });
 
-  test('an unreachable istiod is a timeout with the agent’s log tail, and the app never starts', async () => {
-    const { kubeconfig, ns } = await workload();
+  test('a killed pilot-agent is restarted with backoff while the app keeps running', async () => {
+    // Given krun running an app that waits for the test, with the agent ready
+    const { ns, dir, env } = await meshWorkload(plane, kube, work);
     await rootCertOf(kube, ns);
-    const dir = join(work, ns);
-    await mkdir(join(dir, 'home'), { recursive: true });
-    const env = {
-      PATH: process.env.PATH,
-      HOME: join(dir, 'home'),
-      MESH_BASE_DIR: dir,
-      PORT_http: '-',
-      KRUN_HBONE_PORT: '-',
-      KRUN_SSH_PORT: '-',
-      KUBECONFIG: kubeconfig,
-      WORKLOAD_SERVICE_ACCOUNT: 'app',
-      KRUN_PILOT_AGENT: plane.fixtures.pilotAgent,
-      KRUN_MESH_MODE: 'proxyless',
-      XDS_ADDR: `127.0.0.1:${await freePort()}`,
-      KRUN_MESH_STATUS_PORT: String(await freePort()),
-      KRUN_STARTUP_TIMEOUT: '3',
-    };
-    const r = await krun(['run', '--', 'sh', '-c', `touch ${dir}/app-ran`], { cleanEnv: env });
+    const chain = join(dir, 'var/run/secrets/istio.io/cert-chain.pem');
+    const script = `while [ ! -e ${dir}/done ]; do sleep 0.1; done; echo "app ran to the end"`;
+    const run = spawnKrun(['run', '--', 'sh', '-c', script], { cleanEnv: env });
+    await run.waitForLog('"message":"app started"', 60_000);
+    const serial = async () => new X509Certificate(await readFile(chain, 'utf8')).serialNumber;
+    for (const [kill, backoff] of [
+      [1, 1],
+      [2, 2],
+    ] as const) {
+      // When the agent is killed
+      const pids = agentPids(run.stderr());
+      assert.equal(pids.length, kill, run.stderr());
+      const before = await serial();
+      process.kill(pids.at(-1) as number, 'SIGKILL');
+      // Then krun says so, waits the backoff (doubling), and starts a new agent that gets a new certificate
+      await run.waitForLog(`pilot-agent exited unexpectedly (killed by SIGKILL); restarting in ${backoff} s`);
+      await waitFor('a new pilot-agent', async () => (agentPids(run.stderr()).length === kill + 1 ? true : undefined));
+      await waitFor('a certificate from the new agent', async () =>
+        (await serial().catch(() => before)) !== before ? true : undefined,
+      );
+    }
+    // And the app was never interrupted: it ends normally, then the last agent is stopped
+    await writeFile(join(dir, 'done'), '');
+    const r = await run.exited;
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'app ran to the end\n');
+    assert.ok(r.stderr.indexOf('"message":"app exited"') < r.stderr.lastIndexOf('"message":"pilot-agent stopped"'));
+    assert.equal(agentPids(r.stderr).length, 3);
+  });
+
+  test('an unreachable istiod is a timeout with the agent’s log tail, and the app never starts', async () => {
+    const { ns, dir, env } = await meshWorkload(plane, kube, work);
+    await rootCertOf(kube, ns);
+    const r = await krun(['run', '--', 'sh', '-c', `touch ${dir}/app-ran`], {
+      cleanEnv: {
+        ...env,
+        KRUN_MESH_MODE: 'proxyless',
+        XDS_ADDR: `127.0.0.1:${await freePort()}`,
+        KRUN_STARTUP_TIMEOUT: '3',
+      },
+    });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /"message":"mesh mode proxyless: asked for by env KRUN_MESH_MODE"/);
     assert.match(r.stderr, /error: pilot-agent was not ready after 3 s \(waited for the workload certificate in /);
-    assert.match(r.stderr, /--- last lines of pilot-agent ---/);
+    assert.match(r.stderr, /--- last lines of pilot-agent ---\n(.+\n){3,}/);
+    assert.match(r.stderr, /connection refused/);
     await assert.rejects(readFile(join(dir, 'app-ran')), { code: 'ENOENT' });
   });
 });

@@ -209,6 +209,7 @@ describe('the chain in-process', () => {
   test('pilot-agent gets the cluster URL and GCP_METADATA its own STS exchange needs', () => {
     const env = agentEnvironment({
       mode: 'proxyless',
+      envoy: 'envoy',
       baseDir: '/',
       namespace: 'ns',
       name: 'app',

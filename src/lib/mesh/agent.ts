@@ -21,6 +21,8 @@ export interface AgentOptions {
   /** True once the agent is usable (certificates written, or /healthz/ready). */
   readonly ready: () => Promise<boolean>;
   readonly readyDescription: string;
+  /** More diagnostics when the agent never got ready (e.g. where Envoy's config dump was saved), as lines. */
+  readonly diagnose?: (() => Promise<string>) | undefined;
   readonly timeoutMs: number;
   readonly graceMs: number;
   readonly clock: Clock;
@@ -102,8 +104,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         });
       }
       if (o.clock.now().getTime() >= deadline) {
+        // Asked while the agent (and Envoy) still run.
+        const more = o.diagnose ? `\n${await o.diagnose()}` : '';
         throw new AgentError(
-          `pilot-agent was not ready after ${o.timeoutMs / 1000} s (waited for ${o.readyDescription})${diagnostic()}`,
+          `pilot-agent was not ready after ${o.timeoutMs / 1000} s (waited for ${o.readyDescription})${diagnostic()}${more}`,
           { hints: ['check that istiod is reachable at XDS_ADDR', 'raise KRUN_STARTUP_TIMEOUT if it needs longer'] },
         );
       }

@@ -2,6 +2,7 @@
 // API format), the istiod root certificate, and what the app sees. Pure builders over fixed inputs; the paths are
 // absolute under the base directory (the original used paths relative to the working directory: a bug).
 import { join } from 'node:path';
+import { UsageError } from '../errors.ts';
 import type { MeshMode } from './mode.ts';
 
 /** Pod paths, relative to the base directory. */
@@ -14,6 +15,9 @@ export const MESH_PATHS = {
   grpcBootstrap: 'etc/istio/proxy/grpc-bootstrap.json',
   envoyDir: 'var/lib/istio/envoy',
 } as const;
+
+/** Where Istio's proxy image installs Envoy's bootstrap template. */
+export const ENVOY_BOOTSTRAP_TEMPLATE = '/var/lib/istio/envoy/envoy_bootstrap_tmpl.json';
 
 /** The UID/GID Envoy and pilot-agent run as in sidecar mode; iptables never captures its traffic. */
 export const PROXY_UID = 1337;
@@ -36,6 +40,10 @@ export interface MeshInputs {
   readonly clusterId: string;
   readonly meshId: string;
   readonly statusPort: number;
+  /** The Envoy binary pilot-agent starts (sidecar and whitebox modes). */
+  readonly envoy: string;
+  /** An explicit PROXY_CONFIG from the environment: its fields win over krun's. */
+  readonly proxyConfig?: Readonly<Record<string, unknown>> | undefined;
   readonly isRoot: boolean;
   /** On Google Cloud the agent may read the metadata server; elsewhere it must never probe 169.254.169.254. */
   readonly onGoogleCloud: boolean;
@@ -51,7 +59,17 @@ export function revisionOf(env: Readonly<Record<string, string | undefined>>): s
 export function agentEnvironment(i: MeshInputs): Record<string, string> {
   const env: Record<string, string> = {
     CLOUD_PLATFORM: i.onGoogleCloud ? 'gcp' : 'none',
-    PROXY_CONFIG: JSON.stringify({ discoveryAddress: i.xdsAddr, statusPort: i.statusPort }),
+    // configPath absolute: the agent derives its xDS socket from it and puts `unix:///<configPath>/XDS` in the gRPC
+    // bootstrap; Istio's default `./etc/istio/proxy` would come out as /etc/istio/proxy/XDS, which is not there.
+    PROXY_CONFIG: JSON.stringify({
+      discoveryAddress: i.xdsAddr,
+      statusPort: i.statusPort,
+      configPath: join(i.baseDir, MESH_PATHS.proxyDir),
+      // The Envoy krun found, and the bootstrap template where Istio's proxy image has it (pilot-agent's default is
+      // relative to its working directory, the base directory); pilot-agent's ISTIO_BOOTSTRAP still overrides it.
+      ...(i.mode === 'proxyless' ? {} : { binaryPath: i.envoy, proxyBootstrapTemplatePath: ENVOY_BOOTSTRAP_TEMPLATE }),
+      ...i.proxyConfig,
+    }),
     ISTIOD_SAN: i.istiodSan,
     PILOT_CERT_PROVIDER: 'istiod',
     JWT_POLICY: 'third-party-jwt',
@@ -85,6 +103,23 @@ export function agentEnvironment(i: MeshInputs): Record<string, string> {
   if (i.mode === 'whitebox') env.HTTP_PROXY_PORT = String(HTTP_PROXY_PORT);
   if (!i.isRoot) env.ISTIO_META_UNPRIVILEGED_POD = 'true';
   return env;
+}
+
+/** PROXY_CONFIG as Istio reads it: a ProxyConfig in YAML or JSON. */
+export async function parseProxyConfig(raw: string): Promise<Record<string, unknown>> {
+  const { parse } = await import('yaml');
+  let value: unknown;
+  try {
+    value = parse(raw);
+  } catch (err) {
+    value = err;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Error) {
+    throw new UsageError('PROXY_CONFIG is not a ProxyConfig (a YAML or JSON mapping)', {
+      hints: ['e.g. PROXY_CONFIG=\'{"holdApplicationUntilProxyStarts": true}\'', 'or unset it: krun fills in the rest'],
+    });
+  }
+  return value as Record<string, unknown>;
 }
 
 export function agentArgs(namespace: string): string[] {

@@ -1,7 +1,6 @@
 // startMesh: decide the mode, lay out what the injector would have (labels, istiod root, directories), apply the
 // iptables capture in sidecar mode, start pilot-agent and wait until it is ready. The launcher calls it after the
 // Pod files (tokens) are written and before the app starts; the result's env goes to the app, stop() runs last.
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
@@ -13,6 +12,8 @@ import { apiStatus } from '../kube/client.ts';
 import type { Resolved } from '../run/launcher.ts';
 import { httpProbe } from '../run/readiness.ts';
 import { startAgent } from './agent.ts';
+import { captureOutbound } from './capture.ts';
+import { saveEnvoyConfigDump } from './diagnostics.ts';
 import {
   agentArgs,
   agentEnvironment,
@@ -21,10 +22,10 @@ import {
   MESH_PATHS,
   type MeshInputs,
   PROXY_UID,
+  parseProxyConfig,
   podLabels,
   revisionOf,
 } from './injector.ts';
-import { captureRules } from './iptables.ts';
 import { decideMode, type MeshMode } from './mode.ts';
 
 export interface Mesh {
@@ -43,7 +44,9 @@ async function executable(path: string): Promise<boolean> {
   }
 }
 
-async function onPath(name: string, env: Readonly<Record<string, string | undefined>>): Promise<boolean> {
+/** A path, or a name found on PATH. */
+async function findable(name: string, env: Readonly<Record<string, string | undefined>>): Promise<boolean> {
+  if (name.includes('/')) return executable(name);
   for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
     if (await executable(join(dir, name))) return true;
   }
@@ -56,21 +59,6 @@ async function nonEmpty(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function run(command: string, args: string[], input: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${command} exited with ${code}: ${err.trim()}`)),
-    );
-    child.stdin.end(input);
-  });
 }
 
 function gkeOf(config: Resolved['config']): MeshInputs['gke'] {
@@ -100,7 +88,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     interceptionMode: config.interceptionMode.value,
     hasPilotAgent: await executable(config.pilotAgent.value),
     hasEnvoy: await executable(config.envoy.value),
-    hasIptables: await onPath('iptables-restore', ctx.env),
+    hasIptables: await findable(config.iptablesRestore.value, ctx.env),
   });
   log.info(`mesh mode ${decision.mode}: ${decision.reason}`);
   const mode = decision.mode;
@@ -131,6 +119,8 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     clusterId: config.clusterId.value,
     meshId: config.meshId.value,
     statusPort: config.meshStatusPort.value,
+    envoy: config.envoy.value,
+    proxyConfig: ctx.env.PROXY_CONFIG ? await parseProxyConfig(ctx.env.PROXY_CONFIG) : undefined,
     isRoot,
     onGoogleCloud: config.projectId.value !== undefined,
     gke: gkeOf(config),
@@ -161,8 +151,9 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
       ],
     });
   }
-  // Sidecar mode runs the agent as 1337; the files it writes into must be its own.
-  const owner = mode === 'sidecar' && isRoot ? { uid: PROXY_UID, gid: PROXY_UID } : undefined;
+  // Sidecar mode runs the agent, and so Envoy, as root with group 1337 (as the original did): the capture lets that
+  // group's traffic through.
+  const proxyGroup = mode === 'sidecar' && isRoot ? PROXY_UID : undefined;
   for (const dir of [MESH_PATHS.proxyDir, 'etc/istio/pod', 'var/run/secrets/istio']) {
     await mkdir(join(base, dir), { recursive: true, mode: 0o755 });
   }
@@ -173,21 +164,12 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
   log.info('wrote the mesh files', { rootCert: root.source });
 
   if (mode === 'sidecar') {
-    const rules = captureRules({
-      includeRanges: config.outboundIpRangesInclude.value,
-      excludePorts: config.outboundPortsExclude.value,
-      proxyUid: PROXY_UID,
-      proxyGid: PROXY_UID,
-      dnsCapture: true,
-    });
-    await run('iptables-restore', ['--noflush'], rules);
-    log.info('applied the outbound capture (iptables)', { to: 15001 });
+    await captureOutbound(config, '/etc/resolv.conf', ctx.env, log);
   }
 
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(ctx.env)) if (v !== undefined && !k.startsWith('KUBERNETES_SERVICE')) env[k] = v;
   Object.assign(env, agentEnvironment(inputs));
-  if (ctx.env.PROXY_CONFIG) env.PROXY_CONFIG = ctx.env.PROXY_CONFIG; // an explicit ProxyConfig wins, as before
 
   const certs = join(base, MESH_PATHS.outputCerts);
   const certFiles = ['cert-chain.pem', 'key.pem', 'root-cert.pem'].map((f) => join(certs, f));
@@ -198,12 +180,13 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     args: agentArgs(inputs.namespace),
     env,
     cwd: base,
-    ...(owner ? { uid: 0, gid: owner.gid } : {}),
+    ...(proxyGroup !== undefined ? { uid: 0, gid: proxyGroup } : {}),
     ready: proxyless
       ? async () =>
           (await Promise.all([...certFiles, join(base, MESH_PATHS.grpcBootstrap)].map(nonEmpty))).every(Boolean)
       : () => statusProbe.check(ctx.signal),
     readyDescription: proxyless ? `the workload certificate in ${certs}` : statusProbe.description,
+    diagnose: proxyless ? undefined : () => saveEnvoyConfigDump(base),
     timeoutMs: config.startupTimeoutSeconds.value * 1000,
     graceMs: config.terminationGraceSeconds.value * 1000,
     clock: ctx.clock,

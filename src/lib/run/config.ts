@@ -73,6 +73,7 @@ export interface RunConfig {
   readonly outboundPortsExclude: Value<readonly number[]>;
   readonly pilotAgent: Value<string>;
   readonly envoy: Value<string>;
+  readonly iptablesRestore: Value<string>;
   readonly meshStatusPort: Value<number>;
 }
 
@@ -379,6 +380,7 @@ type MeshSettings = Pick<
   | 'outboundPortsExclude'
   | 'pilotAgent'
   | 'envoy'
+  | 'iptablesRestore'
   | 'meshStatusPort'
 >;
 
@@ -442,6 +444,7 @@ function resolveMesh(
     outboundPortsExclude: portsRaw ? { value: ports, source: portsRaw.source } : { value: [], source: 'unset' },
     pilotAgent: get('pilotAgent') ?? { value: '/usr/local/bin/pilot-agent', source: 'default' },
     envoy: get('envoy') ?? { value: '/usr/local/bin/envoy', source: 'default' },
+    iptablesRestore: get('iptablesRestore') ?? { value: 'iptables-restore', source: 'default' },
     meshStatusPort: port(get('meshStatusPort'), 15020),
   };
 }

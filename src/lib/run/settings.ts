@@ -49,6 +49,7 @@ export type SettingKey =
   | 'outboundPortsExclude'
   | 'pilotAgent'
   | 'envoy'
+  | 'iptablesRestore'
   | 'meshStatusPort';
 
 export interface SettingSpec {
@@ -308,6 +309,12 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   { key: 'pilotAgent', env: 'KRUN_PILOT_AGENT', flag: 'pilot-agent', summary: 'Path of the pilot-agent binary' },
   { key: 'envoy', env: 'KRUN_ENVOY', flag: 'envoy', summary: 'Path of the Envoy binary' },
+  {
+    key: 'iptablesRestore',
+    env: 'KRUN_IPTABLES_RESTORE',
+    flag: 'iptables-restore',
+    summary: 'iptables-restore for the capture (path or name on PATH)',
+  },
   {
     key: 'meshStatusPort',
     env: 'KRUN_MESH_STATUS_PORT',
