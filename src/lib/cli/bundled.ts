@@ -1,0 +1,102 @@
+// The entry point of the single-file bundle and the standalone executable, which have no command files, manifest or
+// package.json on disk: oclif gets a root plugin built from the manifest and package.json inlined at build time
+// (scripts/bundle.ts), whose commands and hooks are imported only when oclif runs them. `krun run` therefore
+// evaluates only the modules `run` imports, never the cloud clients of operator commands.
+import { dirname } from 'node:path';
+import type { Command, Config, Hook, Interfaces } from '@oclif/core';
+import { exitWhenFlushed, main } from './main.ts';
+
+type Module<T> = () => Promise<{ default: T }>;
+
+export interface Bundle {
+  readonly pjson: Interfaces.PJSON;
+  readonly manifest: Interfaces.Manifest;
+  readonly commands: Readonly<Record<string, Module<Command.Class>>>;
+  readonly hooks: Readonly<Record<string, Module<Hook<string>>>>;
+}
+
+/** An oclif root plugin whose command list is the manifest and whose commands load through `bundle.commands`. */
+export function bundledPlugin(bundle: Bundle, root: string): Interfaces.Plugin {
+  const { pjson, manifest } = bundle;
+  const findCommand = async (id: string, opts?: { must: boolean }): Promise<Command.Class> => {
+    const load = bundle.commands[id];
+    if (!load) {
+      if (opts?.must) throw new Error(`command ${id} not found`);
+      return undefined as unknown as Command.Class;
+    }
+    const cmd = (await load()).default;
+    cmd.id = id;
+    cmd.plugin = plugin;
+    return cmd;
+  };
+  const plugin: Interfaces.Plugin = {
+    _base: `${pjson.name}@${pjson.version}`,
+    alias: pjson.name,
+    name: pjson.name,
+    version: pjson.version,
+    pjson,
+    root,
+    type: 'core',
+    isRoot: true,
+    valid: true,
+    moduleType: 'commonjs',
+    hasManifest: true,
+    options: { root, isRoot: true, pjson },
+    commandsDir: undefined,
+    commandIDs: Object.keys(manifest.commands),
+    commands: Object.entries(manifest.commands)
+      .map(([id, cached]) => ({
+        ...cached,
+        id,
+        pluginAlias: pjson.name,
+        pluginType: 'core',
+        load: () => findCommand(id, { must: true }),
+      }))
+      .sort((a, b) => a.id.localeCompare(b.id)),
+    // Served by serveBundledHooks: oclif loads a hook from a file path, and the bundle has none.
+    hooks: {},
+    topics: [],
+    findCommand: findCommand as Interfaces.Plugin['findCommand'],
+    load: async () => {},
+  };
+  return plugin;
+}
+
+/** Makes oclif run the bundle's hooks: its runHook only imports hook files, which the bundle doesn't have. */
+function serveBundledHooks(config: typeof Config, hooks: Bundle['hooks'], plugin: Interfaces.Plugin): void {
+  const runHook = config.prototype.runHook;
+  config.prototype.runHook = async function (this: Config, event: string, opts, timeout, captureErrors) {
+    const load = hooks[event];
+    if (!load) return runHook.call(this, event, opts, timeout, captureErrors);
+    const hook = (await load()).default;
+    const context = {
+      config: this,
+      debug() {},
+      error: fail,
+      exit: (code = 0) => fail(`exit ${code}`),
+      log() {},
+      warn() {},
+    };
+    try {
+      const result = await hook.call(context, { ...opts, config: this, context });
+      return { successes: [{ plugin, result }], failures: [] };
+    } catch (error) {
+      if (!captureErrors && (error as { oclif?: { exit?: number } }).oclif?.exit) throw error;
+      return { successes: [], failures: [{ plugin, error: error as Error }] };
+    }
+  } as typeof runHook;
+}
+
+function fail(message: string | Error): never {
+  throw message instanceof Error ? message : new Error(message);
+}
+
+/** Runs krun from the bundle and exits (the bundle's file, or the standalone executable, is the root). */
+export async function runBundled(bundle: Bundle, file: string): Promise<never> {
+  const { Config } = await import('@oclif/core');
+  const root = dirname(file);
+  const plugin = bundledPlugin(bundle, root);
+  serveBundledHooks(Config, bundle.hooks, plugin);
+  const plugins = new Map([[plugin.name, plugin]]);
+  return exitWhenFlushed(await main(process.argv.slice(2), { root, pjson: bundle.pjson, plugins }));
+}
