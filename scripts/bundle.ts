@@ -1,9 +1,9 @@
-// Bundles the built CLI (dist/ and oclif.manifest.json, from `npm run build`) into one CommonJS file,
-// dist-bundle/krun.cjs, the input of the standalone executable (scripts/sea.ts). Commands and hooks are found the way
-// oclif finds them (the manifest, package.json's hooks), never listed by hand, and each is imported lazily: esbuild
-// wraps a dynamically imported module in a function that runs on first import, so `krun run` evaluates only what
-// `run` needs. Files under templates/ are inlined (src/lib/fs/shipped.ts is replaced). Writes the esbuild metafile
-// beside the bundle for tests.
+// Bundles the built CLI (dist/ and oclif.manifest.json) into one CommonJS file, dist-bundle/krun.cjs: the npm
+// package's `krun` and the input of the standalone executable (scripts/sea.ts); the last step of `npm run build`.
+// Commands and hooks are found the way oclif finds them (the manifest, package.json's hooks), never listed by hand,
+// and each is imported lazily: esbuild wraps a dynamically imported module in a function that runs on first import,
+// so `krun run` evaluates only what `run` needs. Files under templates/ are inlined (src/lib/fs/shipped.ts is
+// replaced). Writes the esbuild metafile beside the bundle for tests.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { build, type Plugin } from 'esbuild';
