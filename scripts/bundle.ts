@@ -1,16 +1,20 @@
-// Bundles the built CLI (dist/ and oclif.manifest.json) into one CommonJS file, dist-bundle/krun.cjs: the npm
-// package's `krun` and the input of the standalone executable (scripts/sea.ts); the last step of `npm run build`.
+// Bundles the built CLI (dist/ and oclif.manifest.json) into one CommonJS file, dist-bundle/main.cjs, run by the npm
+// package's `krun` (dist-bundle/krun.cjs) and by the standalone executable (scripts/sea.ts); the last step of
+// `npm run build`.
 // Commands and hooks are found the way oclif finds them (the manifest, package.json's hooks), never listed by hand,
 // and each is imported lazily: esbuild wraps a dynamically imported module in a function that runs on first import,
 // so `krun run` evaluates only what `run` needs. Files under templates/ are inlined (src/lib/fs/shipped.ts is
 // replaced). Writes the esbuild metafile beside the bundle for tests.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 export const OUT_DIR = join(ROOT, 'dist-bundle');
-export const BUNDLE = join(OUT_DIR, 'krun.cjs');
+/** The bundle: the standalone executable's main script. */
+export const BUNDLE = join(OUT_DIR, 'main.cjs');
+/** The npm package's `krun`: turns on Node's compile cache, then runs the bundle. */
+export const LAUNCHER = join(OUT_DIR, 'krun.cjs');
 export const METAFILE = join(OUT_DIR, 'meta.json');
 
 interface Manifest {
@@ -89,7 +93,6 @@ export async function bundle(): Promise<void> {
     format: 'cjs',
     platform: 'node',
     target: 'node24',
-    banner: { js: '#!/usr/bin/env node' },
     // ssh2's native crypto binding and cpu-features are optional (ssh2 falls back to Node's crypto); a standalone
     // executable can't load addons from the bundle anyway.
     external: ['*.node', 'cpu-features'],
@@ -98,9 +101,17 @@ export async function bundle(): Promise<void> {
     plugins: [inlineShippedFiles()],
     metafile: true,
     legalComments: 'none',
+    minifyWhitespace: true,
+    minifySyntax: true,
     logLevel: 'warning',
   });
   writeFileSync(METAFILE, JSON.stringify(result.metafile));
+  // Node caches V8's compiled code of main.cjs across runs: a cold start then skips parsing the whole bundle.
+  writeFileSync(
+    LAUNCHER,
+    `#!/usr/bin/env node\nrequire('node:module').enableCompileCache?.();\nrequire('./${basename(BUNDLE)}');\n`,
+  );
+  chmodSync(LAUNCHER, 0o755);
 }
 
 if (import.meta.main) await bundle();

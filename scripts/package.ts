@@ -1,10 +1,10 @@
-// Builds the bundle and the standalone executable (dist-bundle/krun.cjs, dist-bundle/krun) from dist/, unless
+// Builds the bundle and the standalone executable (dist-bundle/{krun.cjs,main.cjs}, dist-bundle/krun) from dist/, unless
 // dist-bundle/ was already built from the same inputs: the packaging tests and bench/package.ts call this, and a
 // rebuild of dist/ with the same output costs nothing. `npm run package` runs it after `npm run build`.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { BUNDLE, bundle, OUT_DIR, ROOT } from './bundle.ts';
+import { BUNDLE, bundle, LAUNCHER, OUT_DIR, ROOT } from './bundle.ts';
 import { buildSea, SEA } from './sea.ts';
 
 const STAMP = join(OUT_DIR, 'inputs.sha256');
@@ -28,6 +28,7 @@ function inputsHash(): string {
 }
 
 export interface Packaged {
+  /** What the npm package runs: dist-bundle/krun.cjs, which runs the bundle. */
   readonly bundle: string;
   readonly sea: string;
 }
@@ -35,12 +36,12 @@ export interface Packaged {
 export async function ensurePackaged(): Promise<Packaged> {
   const want = inputsHash();
   const have = existsSync(STAMP) ? readFileSync(STAMP, 'utf8') : '';
-  if (want !== have || !existsSync(BUNDLE) || !existsSync(SEA)) {
+  if (want !== have || !existsSync(BUNDLE) || !existsSync(LAUNCHER) || !existsSync(SEA)) {
     await bundle();
     buildSea();
     writeFileSync(STAMP, want);
   }
-  return { bundle: BUNDLE, sea: SEA };
+  return { bundle: LAUNCHER, sea: SEA };
 }
 
 if (import.meta.main) {

@@ -1,5 +1,5 @@
 // Builds the standalone executable dist-bundle/krun: a copy of the Node 24 binary with the bundle
-// (dist-bundle/krun.cjs, from scripts/bundle.ts) injected as its single-executable-application blob. It runs with no
+// (dist-bundle/main.cjs, from scripts/bundle.ts) injected as its single-executable-application blob. It runs with no
 // Node installation and no node_modules. Must run under Node 24 (the binary that is copied is this process's).
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';

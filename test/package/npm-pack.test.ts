@@ -48,7 +48,12 @@ describe('npm package', () => {
   });
 
   test('the tarball holds the bundle and nothing else to install', async () => {
-    assert.deepEqual(files, ['package/README.md', 'package/dist-bundle/krun.cjs', 'package/package.json']);
+    assert.deepEqual(files, [
+      'package/README.md',
+      'package/dist-bundle/krun.cjs',
+      'package/dist-bundle/main.cjs',
+      'package/package.json',
+    ]);
     const { stdout } = await run('tar', ['xzfO', tarball, 'package/package.json']);
     const pjson = JSON.parse(stdout) as { dependencies?: object; bin: Record<string, string> };
     assert.equal(pjson.dependencies, undefined, 'no runtime dependencies: they are in the bundle');

@@ -1,4 +1,4 @@
-// The shipped forms of krun: the single-file bundle (dist-bundle/krun.cjs), the standalone executable
+// The shipped forms of krun: the single-file bundle (dist-bundle/main.cjs, run by dist-bundle/krun.cjs), the standalone executable
 // (dist-bundle/krun, Node's single-executable application), and the image recipes that layer the executable.
 // Which modules a run evaluates is read from V8's coverage: esbuild wraps every lazily imported module in a function
 // named after its path, and a wrapper that never ran is a module krun never evaluated.
@@ -72,7 +72,7 @@ describe('the bundle imports each command, and the libraries it needs, only when
       const { result } = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
         result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[];
       };
-      for (const script of result.filter((s) => s.url.endsWith('/dist-bundle/krun.cjs'))) {
+      for (const script of result.filter((s) => s.url.endsWith('/dist-bundle/main.cjs'))) {
         for (const fn of script.functions) {
           if (!/^(node_modules|dist)\//.test(fn.functionName)) continue;
           ((fn.ranges[0]?.count ?? 0) > 0 ? ran : idle).add(fn.functionName);
