@@ -32,15 +32,18 @@ const commands: Record<string, string[]> = { '--version': ['--version'], 'run --
 
 interface Sample {
   readonly ms: number;
+  /** User plus system CPU time: less disturbed than wall time when other processes share the cores. */
+  readonly cpuMs: number;
   readonly rssKb: number;
 }
 
 function once(args: string[]): Sample {
   const start = process.hrtime.bigint();
-  const r = spawnSync(TIME, ['-f', '%M', ...args], { env, encoding: 'utf8' });
+  const r = spawnSync(TIME, ['-f', '%U %S %M', ...args], { env, encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return { ms, rssKb: Number(r.stderr.trim().split('\n').at(-1)) };
+  const [user = 0, sys = 0, rssKb = 0] = (r.stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+  return { ms, cpuMs: (user + sys) * 1000, rssKb };
 }
 
 const cases = Object.entries(commands).flatMap(([command, args]) =>
@@ -57,12 +60,15 @@ for (const command of Object.keys(commands)) {
     .filter((c) => c.command === command)
     .map((c) => {
       const xs = samples.get(c) ?? [];
-      return { build: c.build, ms: median(xs.map((s) => s.ms)), rss: median(xs.map((s) => s.rssKb)) / 1024 };
+      const m = (f: (s: Sample) => number) => median(xs.map(f));
+      return { build: c.build, ms: m((s) => s.ms), cpu: m((s) => s.cpuMs), rss: m((s) => s.rssKb) / 1024 };
     });
-  const dev = rows.find((r) => r.build === 'dev') ?? { ms: Number.NaN, rss: Number.NaN };
-  for (const { build, ms, rss } of rows) {
+  const dev = rows.find((r) => r.build === 'dev') ?? { ms: Number.NaN, cpu: Number.NaN, rss: Number.NaN };
+  const cell = (value: number, base: number, digits: number, unit: string) =>
+    `${value.toFixed(digits).padStart(6)} ${unit} (${(value / base).toFixed(2)}x)`;
+  for (const { build, ms, cpu, rss } of rows) {
     process.stdout.write(
-      `krun ${command.padEnd(12)} ${build.padEnd(11)} ${ms.toFixed(1).padStart(7)} ms (${(ms / dev.ms).toFixed(2)}x)  ${rss.toFixed(1).padStart(6)} MiB peak RSS (${(rss / dev.rss).toFixed(2)}x)\n`,
+      `krun ${command.padEnd(12)} ${build.padEnd(11)} ${cell(ms, dev.ms, 0, 'ms wall')}  ${cell(cpu, dev.cpu, 0, 'ms CPU')}  ${cell(rss, dev.rss, 1, 'MiB peak RSS')}\n`,
     );
   }
 }
