@@ -77,45 +77,49 @@ function model(commands: readonly CompletionCommand[], topics: ReadonlyMap<strin
   return { children, flags, values };
 }
 
+/** The completion function's name: _krun. */
+const functionName = (bin: string) => `_${bin.replace(/\W/g, '_')}`;
+
 /** A single-quoted shell word. */
 const sq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
-/** `case` arms mapping a key to a line of words. */
-function caseArms(entries: Iterable<[string, string]>, indent: string): string {
-  return [...entries].map(([key, body]) => `${indent}${sq(key)}) ${body} ;;`).join('\n');
+/**
+ * The shell functions FN_children, FN_flags and FN_values: `case` lookups of the model by command path (and flag,
+ * for values), each arm running what `words` or `values` renders; `otherwise` runs for an unknown key.
+ */
+function lookups(
+  m: Model,
+  fn: string,
+  words: (list: readonly Word[]) => string,
+  values: (options: readonly string[]) => string,
+  otherwise: string,
+): string {
+  const lookup = (name: string, arms: [string, string][], fallback: string) =>
+    `${fn}_${name}() {\n  case "$1" in\n${arms.map(([key, body]) => `    ${sq(key)}) ${body} ;;\n`).join('')}` +
+    `    *) ${fallback} ;;\n  esac\n}\n`;
+  const valueArms = [...m.values].flatMap(([id, byFlag]) =>
+    [...byFlag].map(([flag, options]): [string, string] => [`${id} ${flag}`, values(options)]),
+  );
+  return (
+    lookup(
+      'children',
+      [...m.children].map(([k, v]) => [k, words(v)]),
+      otherwise,
+    ) +
+    lookup(
+      'flags',
+      [...m.flags].map(([k, v]) => [k, words(v)]),
+      otherwise,
+    ) +
+    lookup('values', valueArms, 'return 1')
+  );
 }
 
 function bash(m: Model, bin: string): string {
-  const fn = `_${bin.replace(/\W/g, '_')}`;
-  const words = (list: readonly Word[] | readonly string[]) =>
-    `echo ${sq(list.map((w) => (typeof w === 'string' ? w : w.word)).join(' '))}`;
-  const valueArms = [...m.values].flatMap(([id, byFlag]) =>
-    [...byFlag].map(([flag, options]): [string, string] => [`${id} ${flag}`, words(options)]),
-  );
+  const fn = functionName(bin);
+  const echo = (words: readonly string[]) => `echo ${sq(words.join(' '))}`;
   return `# ${bin} completion for bash. Load it with: source <(${bin} autocomplete bash)
-${fn}_children() {
-  case "$1" in
-${caseArms(
-  [...m.children].map(([k, v]) => [k, words(v)]),
-  '    ',
-)}
-  esac
-}
-${fn}_flags() {
-  case "$1" in
-${caseArms(
-  [...m.flags].map(([k, v]) => [k, words(v)]),
-  '    ',
-)}
-  esac
-}
-${fn}_values() {
-  case "$1" in
-${caseArms(valueArms, '    ')}
-    *) return 1 ;;
-  esac
-}
-${fn}() {
+${lookups(m, fn, (list) => echo(list.map((w) => w.word)), echo, ':')}${fn}() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" cmd="" word i
   for ((i = 1; i < COMP_CWORD; i++)); do
     word="\${COMP_WORDS[i]}"
@@ -140,41 +144,14 @@ complete -F ${fn} ${bin}
 }
 
 function zsh(m: Model, bin: string): string {
-  const fn = `_${bin.replace(/\W/g, '_')}`;
+  const fn = functionName(bin);
   // _describe splits "word:summary" at the first unescaped colon.
   const described = (list: readonly Word[]) =>
     `items=(${list.map((w) => sq(`${w.word.replaceAll(':', '\\:')}:${w.summary}`)).join(' ')})`;
-  const valueArms = [...m.values].flatMap(([id, byFlag]) =>
-    [...byFlag].map(([flag, options]): [string, string] => [`${id} ${flag}`, `items=(${options.map(sq).join(' ')})`]),
-  );
   return `#compdef ${bin}
 # ${bin} completion for zsh. Load it with: source <(${bin} autocomplete zsh)
 # (or save it as _${bin} in a directory of your $fpath).
-${fn}_children() {
-  case "$1" in
-${caseArms(
-  [...m.children].map(([k, v]) => [k, described(v)]),
-  '    ',
-)}
-    *) items=() ;;
-  esac
-}
-${fn}_flags() {
-  case "$1" in
-${caseArms(
-  [...m.flags].map(([k, v]) => [k, described(v)]),
-  '    ',
-)}
-    *) items=() ;;
-  esac
-}
-${fn}_values() {
-  case "$1" in
-${caseArms(valueArms, '    ')}
-    *) return 1 ;;
-  esac
-}
-${fn}() {
+${lookups(m, fn, described, (options) => `items=(${options.map(sq).join(' ')})`, 'items=()')}${fn}() {
   local cmd="" word i
   local -a items
   for ((i = 2; i < CURRENT; i++)); do
