@@ -194,6 +194,15 @@ describe('the standalone executable runs with no Node and no node_modules', () =
     assert.match(r.stdout.toString(), /^kind: /m);
   });
 
+  test("ssh-config's ProxyCommand runs the executable itself (it is its own argv[1])", async () => {
+    const r = await exec(sea, ['ssh-config', 'https://svc.example.test', '--auth', 'none'], env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout.toString(),
+      new RegExp(`^ {2}ProxyCommand ${sea} hbone https://svc\\.example\\.test/_hbone/22$`, 'm'),
+    );
+  });
+
   test('krun autocomplete prints the same script as the development build', async () => {
     const r = await exec(sea, ['autocomplete', 'bash'], env);
     assert.equal(r.status, 0, r.stderr);
