@@ -18,12 +18,9 @@ export interface Bundle {
 /** An oclif root plugin whose command list is the manifest and whose commands load through `bundle.commands`. */
 export function bundledPlugin(bundle: Bundle, root: string): Interfaces.Plugin {
   const { pjson, manifest } = bundle;
-  const findCommand = async (id: string, opts?: { must: boolean }): Promise<Command.Class> => {
+  const findCommand = async (id: string): Promise<Command.Class> => {
     const load = bundle.commands[id];
-    if (!load) {
-      if (opts?.must) throw new Error(`command ${id} not found`);
-      return undefined as unknown as Command.Class;
-    }
+    if (!load) throw new Error(`command ${id} is not in the bundle`);
     const cmd = (await load()).default;
     cmd.id = id;
     cmd.plugin = plugin;
@@ -50,16 +47,24 @@ export function bundledPlugin(bundle: Bundle, root: string): Interfaces.Plugin {
         id,
         pluginAlias: pjson.name,
         pluginType: 'core',
-        load: () => findCommand(id, { must: true }),
+        load: () => findCommand(id),
       }))
       .sort((a, b) => a.id.localeCompare(b.id)),
     // Served by serveBundledHooks: oclif loads a hook from a file path, and the bundle has none.
     hooks: {},
-    topics: [],
+    topics: topics(pjson.oclif.topics),
     findCommand: findCommand as Interfaces.Plugin['findCommand'],
     load: async () => {},
   };
   return plugin;
+}
+
+/** package.json's topics, subtopics flattened to `a:b` names (what oclif's own plugin does). */
+function topics(input: Interfaces.PJSON['oclif']['topics'], prefix = ''): Interfaces.Topic[] {
+  return Object.entries(input ?? {}).flatMap(([name, t]) => [
+    { name: `${prefix}${name}`, description: t.description, hidden: t.hidden },
+    ...topics(t.subtopics, `${prefix}${name}:`),
+  ]);
 }
 
 /** Makes oclif run the bundle's hooks: its runHook only imports hook files, which the bundle doesn't have. */
