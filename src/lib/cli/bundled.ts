@@ -7,6 +7,7 @@ import type { Command, Config, Hook, Interfaces } from '@oclif/core';
 import { exitWhenFlushed, main } from './main.ts';
 
 type Module<T> = () => Promise<{ default: T }>;
+type OclifModule = typeof import('@oclif/core');
 
 export interface Bundle {
   readonly pjson: Interfaces.PJSON;
@@ -68,19 +69,21 @@ function topics(input: Interfaces.PJSON['oclif']['topics'], prefix = ''): Interf
 }
 
 /** Makes oclif run the bundle's hooks: its runHook only imports hook files, which the bundle doesn't have. */
-function serveBundledHooks(config: typeof Config, hooks: Bundle['hooks'], plugin: Interfaces.Plugin): void {
-  const runHook = config.prototype.runHook;
-  config.prototype.runHook = async function (this: Config, event: string, opts, timeout, captureErrors) {
+function serveBundledHooks(oclif: OclifModule, hooks: Bundle['hooks'], plugin: Interfaces.Plugin): void {
+  const { Config, Errors, ux } = oclif;
+  const runHook = Config.prototype.runHook;
+  Config.prototype.runHook = async function (this: Config, event: string, opts, timeout, captureErrors) {
     const load = hooks[event];
     if (!load) return runHook.call(this, event, opts, timeout, captureErrors);
     const hook = (await load()).default;
+    // The context oclif gives hooks.
     const context = {
       config: this,
       debug() {},
-      error: fail,
-      exit: (code = 0) => fail(`exit ${code}`),
-      log() {},
-      warn() {},
+      error: Errors.error,
+      exit: Errors.exit,
+      log: ux.stdout,
+      warn: Errors.warn,
     };
     try {
       const result = await hook.call(context, { ...opts, config: this, context });
@@ -92,16 +95,12 @@ function serveBundledHooks(config: typeof Config, hooks: Bundle['hooks'], plugin
   } as typeof runHook;
 }
 
-function fail(message: string | Error): never {
-  throw message instanceof Error ? message : new Error(message);
-}
-
 /** Runs krun from the bundle and exits (the bundle's file, or the standalone executable, is the root). */
 export async function runBundled(bundle: Bundle, file: string): Promise<never> {
-  const { Config } = await import('@oclif/core');
+  const oclif = await import('@oclif/core');
   const root = dirname(file);
   const plugin = bundledPlugin(bundle, root);
-  serveBundledHooks(Config, bundle.hooks, plugin);
+  serveBundledHooks(oclif, bundle.hooks, plugin);
   const plugins = new Map([[plugin.name, plugin]]);
   return exitWhenFlushed(await main(process.argv.slice(2), { root, pjson: bundle.pjson, plugins }));
 }
