@@ -1,10 +1,15 @@
 // `npm run release-check`: everything a release must pass, in order, on this machine: build, lint and type-check;
 // the bundle and the standalone executable; the whole test suite (which holds the packaging tests: test/package,
-// completion and --help examples); then every benchmark, whose ratios the README quotes. Runs every step even after
-// a failure, prints a summary, and exits 1 if any step failed. `npm run release-check -- NAME...` runs some steps.
+// completion and --help examples); then every benchmark (the `bench` and `bench:*` scripts), whose ratios the
+// README quotes. Runs every step even after a failure, prints a summary, and exits 1 if any step failed.
+// `npm run release-check -- NAME...` runs only the steps named.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
+const scripts = Object.keys(
+  (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts,
+);
 
 const STEPS: Record<string, readonly string[]> = {
   check: ['npm', 'run', 'check'],
@@ -16,10 +21,8 @@ const STEPS: Record<string, readonly string[]> = {
     '--test-timeout=600000',
     'test/**/*.test.ts',
   ],
-  'bench:startup': ['npm', 'run', 'bench'],
-  'bench:hbone': ['npm', 'run', 'bench:hbone'],
-  'bench:ssh': ['npm', 'run', 'bench:ssh'],
-  'bench:package': ['npm', 'run', 'bench:package'],
+  // Every benchmark package.json names: `bench` and each `bench:*`.
+  ...Object.fromEntries(scripts.filter((s) => /^bench(:|$)/.test(s)).map((s) => [s, ['npm', 'run', s]])),
 };
 
 const wanted = process.argv.slice(2);
