@@ -92,7 +92,7 @@ export async function bundle(): Promise<void> {
     bundle: true,
     format: 'cjs',
     platform: 'node',
-    target: 'node24',
+    target: 'node22', // package.json's engines
     // ssh2's native crypto binding and cpu-features are optional (ssh2 falls back to Node's crypto); a standalone
     // executable can't load addons from the bundle anyway.
     external: ['*.node', 'cpu-features'],
@@ -104,6 +104,11 @@ export async function bundle(): Promise<void> {
     minifyWhitespace: true,
     minifySyntax: true,
     logLevel: 'warning',
+  }).catch((err: Error) => {
+    if (err.message.includes('import.meta'))
+      err.message +=
+        '\nTry: read files under templates/ with readShipped() (src/lib/fs/shipped.ts); the bundle inlines them.';
+    throw err;
   });
   writeFileSync(METAFILE, JSON.stringify(result.metafile));
   // Node caches V8's compiled code of main.cjs across runs: a cold start then skips parsing the whole bundle.
