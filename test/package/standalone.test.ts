@@ -13,6 +13,7 @@ import { type HboneServer, startHboneServer } from '../../src/lib/hbone/server.t
 import { TargetTable } from '../../src/lib/hbone/targets.ts';
 import { silentLogger } from '../../src/lib/log/logger.ts';
 import { echo, random, startTarget, type Target } from '../hbone/support.ts';
+import { keygen, run, startKrunSsh } from '../ssh/support.ts';
 import { krun } from '../support/cli.ts';
 import { inBuildContext, parseDockerfile, type Stage } from '../support/dockerfile.ts';
 import { packaged } from '../support/packaged.ts';
@@ -192,6 +193,18 @@ describe('the standalone executable runs with no Node and no node_modules', () =
     const r = await exec(sea, ['setup-cluster', '--dry-run=client', '-o', 'yaml', '--project', 'p'], env);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout.toString(), /^kind: /m);
+  });
+
+  test('its SSH debug server (ssh2 without the native addon) serves OpenSSH through its own krun hbone', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'krun-sea-ssh-'));
+    const key = await keygen(dir, 'operator');
+    const instance = await startKrunSsh(join(dir, 'pod'), { SSH_AUTH: key.pub }, [], [sea]);
+    t.after(() => instance.stop());
+    const data = random(100_000);
+    const opts = [...instance.options(join(dir, 'known_hosts')), '-i', key.path, 'root@krun'];
+    const cat = await run('ssh', [...opts, 'cat; exit 3'], { input: data });
+    assert.equal(cat.status, 3, cat.stderr);
+    assert.ok(cat.stdout.equals(data), 'the bytes come back exactly');
   });
 
   test("ssh-config's ProxyCommand runs the executable itself (it is its own argv[1])", async () => {
