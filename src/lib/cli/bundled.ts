@@ -17,7 +17,7 @@ export interface Bundle {
 }
 
 /** An oclif root plugin whose command list is the manifest and whose commands load through `bundle.commands`. */
-export function bundledPlugin(bundle: Bundle, root: string): Interfaces.Plugin {
+function bundledPlugin(bundle: Bundle, root: string): Interfaces.Plugin {
   const { pjson, manifest } = bundle;
   const findCommand = async (id: string): Promise<Command.Class> => {
     const load = bundle.commands[id];
