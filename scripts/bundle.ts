@@ -20,7 +20,7 @@ export const METAFILE = join(OUT_DIR, 'meta.json');
 interface Manifest {
   commands: Record<string, { relativePath?: string[] }>;
 }
-type HookEntry = string | { target: string };
+type HookEntry = string | { target: string; identifier?: string };
 
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 const specifier = (path: string) => JSON.stringify(`./${relative(ROOT, join(ROOT, path))}`);
@@ -37,9 +37,12 @@ function entrySource(): string {
   });
   const hooks = Object.entries((pjson.oclif.hooks ?? {}) as Record<string, HookEntry | HookEntry[]>).map(
     ([event, entries]) => {
-      const [entry, ...more] = [entries].flat();
-      if (!entry || more.length > 0) throw new Error(`hook ${event}: the bundle supports one module per event`);
-      return `${JSON.stringify(event)}: () => import(${specifier(typeof entry === 'string' ? entry : entry.target)})`;
+      const loads = [entries].flat().map((entry) => {
+        const { target, identifier = 'default' } = typeof entry === 'string' ? { target: entry } : entry;
+        const load = `import(${specifier(target)})`;
+        return `() => ${identifier === 'default' ? load : `${load}.then((m) => ({ default: m[${JSON.stringify(identifier)}] }))`}`;
+      });
+      return `${JSON.stringify(event)}: [${loads.join(', ')}]`;
     },
   );
   // Only what oclif reads at run time: no scripts, dependencies or file lists in the binary.

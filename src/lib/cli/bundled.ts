@@ -13,7 +13,8 @@ export interface Bundle {
   readonly pjson: Interfaces.PJSON;
   readonly manifest: Interfaces.Manifest;
   readonly commands: Readonly<Record<string, Module<Command.Class>>>;
-  readonly hooks: Readonly<Record<string, Module<Hook<string>>>>;
+  /** Each event's hooks, in package.json's order. */
+  readonly hooks: Readonly<Record<string, readonly Module<Hook<string>>[]>>;
 }
 
 /** An oclif root plugin whose command list is the manifest and whose commands load through `bundle.commands`. */
@@ -73,9 +74,8 @@ function serveBundledHooks(oclif: OclifModule, hooks: Bundle['hooks'], plugin: I
   const { Config, Errors, ux } = oclif;
   const runHook = Config.prototype.runHook;
   Config.prototype.runHook = async function (this: Config, event: string, opts, timeout, captureErrors) {
-    const load = hooks[event];
-    if (!load) return runHook.call(this, event, opts, timeout, captureErrors);
-    const hook = (await load()).default;
+    const loads = hooks[event];
+    if (!loads) return runHook.call(this, event, opts, timeout, captureErrors);
     // The context oclif gives hooks.
     const context = {
       config: this,
@@ -85,13 +85,17 @@ function serveBundledHooks(oclif: OclifModule, hooks: Bundle['hooks'], plugin: I
       log: ux.stdout,
       warn: Errors.warn,
     };
-    try {
-      const result = await hook.call(context, { ...opts, config: this, context });
-      return { successes: [{ plugin, result }], failures: [] };
-    } catch (error) {
-      if (!captureErrors && (error as { oclif?: { exit?: number } }).oclif?.exit) throw error;
-      return { successes: [], failures: [{ plugin, error: error as Error }] };
+    const final: Awaited<ReturnType<typeof runHook>> = { successes: [], failures: [] };
+    for (const load of loads) {
+      try {
+        const hook = (await load()).default;
+        final.successes.push({ plugin, result: await hook.call(context, { ...opts, config: this, context }) });
+      } catch (error) {
+        if (!captureErrors && (error as { oclif?: { exit?: number } }).oclif?.exit) throw error;
+        final.failures.push({ plugin, error: error as Error });
+      }
     }
+    return final;
   } as typeof runHook;
 }
 
