@@ -3,7 +3,7 @@
 // an empty npm cache and no network: the package must need nothing but itself.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -23,9 +23,12 @@ describe('npm package', () => {
 
   before(async () => {
     // The files git would commit (tracked, or new and not ignored): no dist/, manifest or bundle to start from.
+    // Regular files only: a linked node_modules is linked again below.
     const copy = join(work, 'krun');
     const { stdout } = await run('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: ROOT });
-    for (const file of stdout.split('\0').filter((f) => f && existsSync(join(ROOT, f)))) {
+    for (const file of stdout
+      .split('\0')
+      .filter((f) => f && lstatSync(join(ROOT, f), { throwIfNoEntry: false })?.isFile())) {
       mkdirSync(dirname(join(copy, file)), { recursive: true });
       cpSync(join(ROOT, file), join(copy, file));
     }
