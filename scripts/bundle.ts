@@ -6,7 +6,7 @@
 // so `krun run` evaluates only what `run` needs. Files under templates/ are inlined (src/lib/fs/shipped.ts is
 // replaced). Writes the esbuild metafile beside the bundle for tests.
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { basename, join, normalize, relative } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
@@ -23,7 +23,7 @@ interface Manifest {
 type HookEntry = string | { target: string; identifier?: string };
 
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
-const specifier = (path: string) => JSON.stringify(`./${relative(ROOT, join(ROOT, path))}`);
+const specifier = (path: string) => JSON.stringify(`./${normalize(path)}`);
 
 function entrySource(): string {
   const manifestFile = join(ROOT, 'oclif.manifest.json');
@@ -68,7 +68,10 @@ function inlineShippedFiles(): Plugin {
       b.onLoad({ filter: /[\\/]dist[\\/]lib[\\/]fs[\\/]shipped\.js$/ }, (args) => {
         if (args.path !== shipped) return undefined;
         const files = Object.fromEntries(
-          readdirSync(join(ROOT, 'templates')).map((f) => [`templates/${f}`, read(`templates/${f}`)]),
+          readdirSync(join(ROOT, 'templates'), { recursive: true, withFileTypes: true })
+            .filter((e) => e.isFile())
+            .map((e) => relative(ROOT, join(e.parentPath, e.name)))
+            .map((f) => [f, read(f)]),
         );
         return {
           loader: 'js',

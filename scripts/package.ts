@@ -1,6 +1,6 @@
-// Builds the bundle and the standalone executable (dist-bundle/{krun.cjs,main.cjs}, dist-bundle/krun) from dist/, unless
-// dist-bundle/ was already built from the same inputs: the packaging tests and bench/package.ts call this, and a
-// rebuild of dist/ with the same output costs nothing. `npm run package` runs it after `npm run build`.
+// Builds the bundle and the standalone executable (dist-bundle/{krun.cjs,main.cjs}, dist-bundle/krun) from dist/,
+// unless dist-bundle/ was already built from the same inputs: the packaging tests and bench/package.ts call this,
+// and a rebuild of dist/ with the same output costs nothing. `npm run package` runs it after `npm run build`.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -8,7 +8,16 @@ import { BUNDLE, bundle, LAUNCHER, OUT_DIR, ROOT } from './bundle.ts';
 import { buildSea, SEA } from './sea.ts';
 
 const STAMP = join(OUT_DIR, 'inputs.sha256');
-const INPUTS = ['dist', 'templates', 'package.json', 'oclif.manifest.json', 'scripts/bundle.ts', 'scripts/sea.ts'];
+// What the bundle is made of: the build, the shipped files, the locked libraries, and the scripts themselves.
+const INPUTS = [
+  'dist',
+  'templates',
+  'package.json',
+  'package-lock.json',
+  'oclif.manifest.json',
+  'scripts/bundle.ts',
+  'scripts/sea.ts',
+];
 
 function files(path: string): string[] {
   if (!existsSync(path)) throw new Error(`${relative(ROOT, path)} is missing: run \`npm run build\` first`);
