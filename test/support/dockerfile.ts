@@ -43,7 +43,8 @@ export function parseDockerfile(text: string): Dockerfile {
     const stage = stages.at(-1);
     switch (instruction.toUpperCase()) {
       case 'ARG': {
-        const [name = '', value = ''] = body.split('=');
+        const eq = body.indexOf('=');
+        const [name, value] = eq < 0 ? [body, ''] : [body.slice(0, eq), body.slice(eq + 1)];
         if (!args.has(name)) args.set(name, value);
         break;
       }
