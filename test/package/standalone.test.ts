@@ -3,7 +3,6 @@
 // Which modules a run evaluates is read from V8's coverage: esbuild wraps every lazily imported module in a function
 // named after its path, and a wrapper that never ran is a module krun never evaluated.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,26 +21,9 @@ import { dependencyClosure, packageOf } from '../support/packages.ts';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 
-interface Run {
-  readonly status: number | null;
-  readonly stdout: Buffer;
-  readonly stderr: string;
-}
-
-function exec(file: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: Buffer): Promise<Run> {
-  const child = spawn(file, args, { env: { CI: 'true', ...env }, cwd: env.HOME, stdio: 'pipe' });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => out.push(c));
-  child.stderr.on('data', (c: Buffer) => err.push(c));
-  child.stdin.on('error', () => {});
-  child.stdin.end(input);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) =>
-      resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }),
-    );
-  });
+/** Runs krun (or anything) in a real process with exactly `env` (CI=true added), from HOME. */
+function exec(file: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: Buffer) {
+  return run(file, args, { env: { CI: 'true', ...env }, cwd: env.HOME, ...(input ? { input } : {}) });
 }
 
 /** A HOME with nothing configured: `krun run` is standalone, as in a container with no mesh settings. */
