@@ -15,9 +15,14 @@ const run = promisify(execFile);
 describe('npm package', () => {
   const work = mkdtempSync(join(tmpdir(), 'krun-npm-'));
   const prefix = join(work, 'prefix');
-  // Node 24 first: the installed bin starts with #!/usr/bin/env node. No kubeconfig: krun run is standalone.
-  const { KUBECONFIG: _, ...inherited } = process.env;
-  const env = { ...inherited, PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, npm_config_update_notifier: 'false' };
+  // Node 24 first: the installed bin starts with #!/usr/bin/env node. No kubeconfig: krun run is standalone. No
+  // npm_* variables: under `npm test` they would carry the outer npm's settings into the npm commands here.
+  const inherited = Object.entries(process.env).filter(([k]) => !k.startsWith('npm_') && k !== 'KUBECONFIG');
+  const env = {
+    ...Object.fromEntries(inherited),
+    PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+    npm_config_update_notifier: 'false',
+  };
   let tarball = '';
   let files: string[] = [];
 
