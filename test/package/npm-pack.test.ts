@@ -3,10 +3,10 @@
 // an empty npm cache and no network: the package must need nothing but itself.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -54,6 +54,8 @@ describe('npm package', () => {
       },
     );
   });
+
+  after(() => rmSync(work, { recursive: true, force: true }));
 
   test('the tarball holds the bundle and nothing else to install', async () => {
     assert.deepEqual(files, [

@@ -3,9 +3,18 @@
 // Which modules a run evaluates is read from V8's coverage: esbuild wraps every lazily imported module in a function
 // named after its path, and a wrapper that never ran is a module krun never evaluated.
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Packaged } from '../../scripts/package.ts';
 import { type HboneServer, startHboneServer } from '../../src/lib/hbone/server.ts';
@@ -141,6 +150,7 @@ describe('the standalone executable runs with no Node and no node_modules', () =
   after(async () => {
     await server?.close();
     await target?.close();
+    rmSync(dirname(sea), { recursive: true, force: true }); // a 130 MB copy
   });
 
   test('krun --version prints the version line', async () => {
