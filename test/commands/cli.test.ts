@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { krun } from '../support/cli.ts';
+import { dependencyClosure, packageOf } from '../support/packages.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -81,16 +82,7 @@ describe('krun', () => {
 
 describe('start-up cost', () => {
   // krun is a container entrypoint: the fast paths may load oclif and krun's own modules, nothing else.
-  const lock = JSON.parse(readFileSync(new URL('../../package-lock.json', import.meta.url), 'utf8')) as {
-    packages: Record<string, { dependencies?: Record<string, string> }>;
-  };
-  function closure(name: string, seen = new Set<string>()): Set<string> {
-    if (seen.has(name)) return seen;
-    seen.add(name);
-    for (const dep of Object.keys(lock.packages[`node_modules/${name}`]?.dependencies ?? {})) closure(dep, seen);
-    return seen;
-  }
-  const oclif = closure('@oclif/core');
+  const oclif = dependencyClosure('@oclif/core');
 
   async function loadedPackages(args: string[]): Promise<Set<string>> {
     const dir = mkdtempSync(join(tmpdir(), 'krun-modules-'));
@@ -112,7 +104,7 @@ describe('start-up cost', () => {
       urls.some((u) => u.includes('/dist/lib/cli/main.js')),
       'the recorder saw krun load',
     );
-    return new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
+    return new Set(urls.flatMap((u) => packageOf(u) ?? []));
   }
 
   test('--version, version and run -- true load only oclif and its dependencies', async () => {

@@ -66,11 +66,15 @@ export interface KrunSsh {
   stop(): Promise<void>;
 }
 
-/** Starts `krun run` (standalone) with the SSH server on a free port, named `ssh` for the tunnel. */
+/**
+ * Starts `krun run` (standalone) with the SSH server on a free port, named `ssh` for the tunnel. `executable` runs
+ * krun instead of the development build (the server and the ProxyCommand's `krun hbone`).
+ */
 export async function startKrunSsh(
   dir: string,
   env: Record<string, string | undefined>,
   command: readonly string[] = [],
+  executable: readonly string[] = [process.execPath, BIN],
 ): Promise<KrunSsh> {
   await mkdir(dir, { recursive: true });
   const [hbonePort, sshPort] = await Promise.all([freePort(), freePort()]);
@@ -86,12 +90,13 @@ export async function startKrunSsh(
       ...env,
     },
     cwd: dir,
+    executable,
   });
   await krun.waitForLog('HBONE listening').catch((err: Error) => {
     krun.child.kill('SIGKILL');
     throw new Error(`${err.message}\n--- krun's log:\n${krun.stderr()}`);
   });
-  const proxy = `${process.execPath} ${BIN} hbone http://127.0.0.1:${hbonePort}/_hbone/ssh`;
+  const proxy = `${executable.join(' ')} hbone http://127.0.0.1:${hbonePort}/_hbone/ssh`;
   return {
     krun,
     hbonePort,

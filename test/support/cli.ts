@@ -24,6 +24,8 @@ export interface CliOptions {
   readonly cwd?: string;
   /** A wrapper command in front of node, e.g. ['unshare', '--pid', '--fork']. */
   readonly prefix?: readonly string[];
+  /** Runs this instead of node with bin/run.js, e.g. the standalone executable (nodeArgs are then ignored). */
+  readonly executable?: readonly string[];
 }
 
 export interface Spawned {
@@ -36,7 +38,8 @@ export interface Spawned {
 }
 
 export function spawnKrun(args: readonly string[], options: CliOptions = {}): Spawned {
-  const [file, ...rest] = [...(options.prefix ?? []), process.execPath, ...(options.nodeArgs ?? []), BIN, ...args];
+  const krunCommand = options.executable ?? [process.execPath, ...(options.nodeArgs ?? []), BIN];
+  const [file, ...rest] = [...(options.prefix ?? []), ...krunCommand, ...args];
   const env = { ...(options.cleanEnv ?? process.env), CI: 'true', ...options.env };
   const child = spawn(file ?? process.execPath, rest, { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];

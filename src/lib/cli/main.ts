@@ -1,7 +1,11 @@
-// The CLI entry point behind bin/run.js: runs oclif and maps every outcome to an exit status in one place.
+// The CLI entry point behind bin/run.js and the bundle: runs oclif and maps every outcome to an exit status in one
+// place.
+import { once } from 'node:events';
+import type { Interfaces } from '@oclif/core';
 import { report } from './report.ts';
 
-export async function main(argv: readonly string[], root: string): Promise<number> {
+/** `root` is the package root (bin/run.js passes its import.meta.url); the bundle passes a preloaded plugin. */
+export async function main(argv: readonly string[], root: string | Interfaces.LoadOptions): Promise<number> {
   const { run, flush } = await import('@oclif/core');
   try {
     await run([...argv], root);
@@ -14,4 +18,18 @@ export async function main(argv: readonly string[], root: string): Promise<numbe
     if (process.env.KRUN_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return exitCode;
   }
+}
+
+/**
+ * Exits with `status` now instead of when the event loop drains: Node's teardown can spin forever on HTTP/2 handles
+ * left by a reset tunnel (nodejs/node#47748), and an entrypoint that ignores SIGTERM gets SIGKILLed mid-drain.
+ * Output still queued (stdout on a socket) is flushed first.
+ */
+export async function exitWhenFlushed(status: number): Promise<never> {
+  process.exitCode = status;
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.writableLength > 0 && !stream.destroyed)
+      await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
+  }
+  process.exit();
 }

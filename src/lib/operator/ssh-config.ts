@@ -9,8 +9,14 @@ import { SSH_TARGET } from './tunnel.ts';
 
 export interface SshConfigOptions extends TargetOptions {
   readonly knownHostsFile?: string | undefined;
-  /** The command that runs krun (default: this node and this script, as absolute paths). */
+  /** The command that runs krun (default: this node and this script, or this executable, as absolute paths). */
   readonly krun?: readonly string[];
+}
+
+/** This node and this script; a standalone executable (dist-bundle/krun) is its own argv[1]. */
+function selfCommand(): string[] {
+  const script = process.argv[1];
+  return script && script !== process.execPath ? [process.execPath, script] : [process.execPath];
 }
 
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `"${s.replaceAll('"', '\\"')}"`);
@@ -20,7 +26,7 @@ export async function sshConfig(
   options: SshConfigOptions,
   ctx: KrunContext,
 ): Promise<string> {
-  const krun = options.krun ?? [process.execPath, process.argv[1] ?? 'krun'];
+  const krun = options.krun ?? selfCommand();
   const knownHosts = options.knownHostsFile ?? defaultKnownHostsFile(ctx.env);
   // OpenSSH records new host keys there, but creates no directory.
   await mkdir(dirname(knownHosts), { recursive: true, mode: 0o700 });

@@ -1,14 +1,16 @@
 // What krun hands the node-side installer (templates/runtime-installer.sh): the whole per-node decision as
 // environment variables, so the pod needs no Kubernetes API access to find anything out.
-import { readFile } from 'node:fs/promises';
+
+import { readShipped, shippedPath } from '../fs/shipped.ts';
 import { crioDropIn, type RuntimeDefinition, tomlBody } from './definitions.ts';
 import type { NodePlan } from './plan.ts';
 
 /** The shipped installer script (templates/ sits beside src/ and dist/). */
-export const INSTALLER_SCRIPT = new URL('../../../templates/runtime-installer.sh', import.meta.url).pathname;
+const INSTALLER = 'templates/runtime-installer.sh';
+export const INSTALLER_SCRIPT = shippedPath(INSTALLER);
 
 export function installerScript(): Promise<string> {
-  return readFile(INSTALLER_SCRIPT, 'utf8');
+  return readShipped(INSTALLER);
 }
 
 export type InstallerAction = 'install' | 'revert';

@@ -1,8 +1,8 @@
 // The YAML manifests in templates/ (shipped beside dist/), rendered by a pure function: `${NAME}` placeholders are
 // replaced after parsing, so a value can't break the YAML. A string that is exactly one placeholder takes the value
 // as it is (a number, a list); inside a longer string the value is text. An unknown placeholder is an error.
-import { readFile } from 'node:fs/promises';
 import { KrunError } from '../errors.ts';
+import { readShipped } from '../fs/shipped.ts';
 import type { KubeObject } from '../kube/client.ts';
 
 export type TemplateValue = string | number | readonly string[];
@@ -45,11 +45,6 @@ export async function renderTemplate(
     .map((o) => fill(o, vars, template) as KubeObject);
 }
 
-/** templates/NAME, beside src/ and dist/. */
-export function templatePath(name: string): string {
-  return new URL(`../../../templates/${name}`, import.meta.url).pathname;
-}
-
 export async function loadTemplate(name: string, vars: Readonly<Record<string, TemplateValue>>): Promise<KubeObject[]> {
-  return renderTemplate(await readFile(templatePath(name), 'utf8'), vars, name);
+  return renderTemplate(await readShipped(`templates/${name}`), vars, name);
 }
