@@ -10,7 +10,7 @@ import { krun, spawnKrun } from '../support/cli.ts';
 import { controlPlane } from '../support/control-plane/shared.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
 import { TestKube } from '../support/kube.ts';
-import { writeKubeconfig } from '../support/kubeconfig.ts';
+import { launcherWorkload, writeKubeconfig } from '../support/kubeconfig.ts';
 
 const plane = await controlPlane();
 const kube = new TestKube(plane.access);
@@ -35,24 +35,7 @@ async function sandbox(extra: Record<string, string> = {}) {
   return { dir, env };
 }
 
-/** A namespace with a ServiceAccount `app`, and a kubeconfig for an identity with just the RBAC krun run needs. */
-async function workload() {
-  const ns = await kube.createNamespace('krun-run');
-  await kube.createServiceAccount(ns, 'app');
-  await kube.createServiceAccount(ns, 'launcher');
-  await kube.grant(
-    ns,
-    'krun-launcher',
-    [
-      { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['app'], verbs: ['create'] },
-      { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get'] },
-    ],
-    [{ kind: 'ServiceAccount', name: 'launcher', namespace: ns }],
-  );
-  const { token } = await kube.requestToken(ns, 'launcher', [], 3600);
-  const kubeconfig = writeKubeconfig(join(work, `${ns}.kubeconfig`), plane.access, ns, token);
-  return { ns, kubeconfig };
-}
+const workload = () => launcherWorkload(kube, work, 'krun-run');
 
 describe('krun run, standalone', () => {
   test('with nothing configured the app runs with a Pod-like environment and its exit status is krun’s', async () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { controlPlane } from '../support/control-plane/shared.ts';
 import { TestKube } from '../support/kube.ts';
-import { writeKubeconfig } from '../support/kubeconfig.ts';
+import { launcherWorkload } from '../support/kubeconfig.ts';
 import { keygen, logLines, run, startKrunSsh } from './support.ts';
 
 const plane = await controlPlane();
@@ -18,23 +18,7 @@ after(() => rm(root, { recursive: true, force: true }));
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
-/** A namespace with a ServiceAccount `app`, and a kubeconfig for an identity with just the RBAC krun run needs. */
-async function workload() {
-  const ns = await kube.createNamespace('ssh');
-  await kube.createServiceAccount(ns, 'app');
-  await kube.createServiceAccount(ns, 'launcher');
-  await kube.grant(
-    ns,
-    'krun-launcher',
-    [
-      { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['app'], verbs: ['create'] },
-      { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get'] },
-    ],
-    [{ kind: 'ServiceAccount', name: 'launcher', namespace: ns }],
-  );
-  const { token } = await kube.requestToken(ns, 'launcher', [], 3600);
-  return { ns, kubeconfig: writeKubeconfig(join(root, `${ns}.kubeconfig`), plane.access, ns, token) };
-}
+const workload = () => launcherWorkload(kube, root, 'ssh');
 
 test('the sshdebug Secret gives the authorized keys and the host key, and its updates are picked up', async (t) => {
   // Given a namespace whose sshdebug Secret authorizes alice and holds an ECDSA host key (PEM, as ssh-keygen -m PEM)

@@ -6,6 +6,7 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import type { AuthContext, Connection, Server } from 'ssh2';
 import { UsageError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { listenOn } from '../net/listen.ts';
 import { decide, type Identity } from './auth.ts';
 import type { AuthorizedEntry } from './authorized-keys.ts';
 import { findShell } from './command.ts';
@@ -183,15 +184,9 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     socket.once('close', () => onReady.delete(peer));
     ssh.injectSocket(socket);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.listen.port, options.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const address = await listenOn(server, options.listen.port, options.listen.host);
   return {
-    address: server.address() as AddressInfo,
+    address,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sockets) s.destroy();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ControlPlaneInfo } from '../../support/control-plane/index.ts';
 import { freePort } from '../../support/control-plane/ports.ts';
 import type { TestKube } from '../../support/kube.ts';
-import { writeKubeconfig } from '../../support/kubeconfig.ts';
+import { launcherWorkload } from '../../support/kubeconfig.ts';
 import { launcherCase } from '../../support/launcher-case.ts';
 
 export interface MeshWorkload {
@@ -16,20 +16,7 @@ export interface MeshWorkload {
 }
 
 export async function meshWorkload(plane: ControlPlaneInfo, kube: TestKube, work: string): Promise<MeshWorkload> {
-  const ns = await kube.createNamespace('krun-mesh');
-  await kube.createServiceAccount(ns, 'app');
-  await kube.createServiceAccount(ns, 'launcher');
-  await kube.grant(
-    ns,
-    'krun-launcher',
-    [
-      { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['app'], verbs: ['create'] },
-      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['istio-ca-root-cert'], verbs: ['get'] },
-    ],
-    [{ kind: 'ServiceAccount', name: 'launcher', namespace: ns }],
-  );
-  const { token } = await kube.requestToken(ns, 'launcher', [], 3600);
-  const kubeconfig = writeKubeconfig(join(work, `${ns}.kubeconfig`), plane.access, ns, token);
+  const { ns, kubeconfig } = await launcherWorkload(kube, work, 'krun-mesh', 'istio-root');
   const { dir, env } = await launcherCase(work, {
     KUBECONFIG: kubeconfig,
     WORKLOAD_SERVICE_ACCOUNT: 'app',
