@@ -2,7 +2,7 @@
 // project IAM policies (Resource Manager v1), as REST through google-auth-library's authorised client. Policy changes
 // are read-modify-write with the etag, retried when another writer got in between (409 ABORTED).
 import type { GoogleAuth } from 'google-auth-library';
-import { KrunError, PermissionError } from '../errors.ts';
+import { AuthError, KrunError, PermissionError } from '../errors.ts';
 import { apiBase } from './endpoints.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -37,7 +37,10 @@ export interface IamGrant {
 }
 
 interface GaxiosLike {
-  response?: { status?: number; data?: { error?: { message?: string; status?: string } } };
+  response?: {
+    status?: number;
+    data?: { error?: string | { message?: string; status?: string }; error_description?: string };
+  };
   message: string;
 }
 
@@ -85,7 +88,15 @@ export async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSi
     if (signal?.aborted) throw signal.reason;
     const e = err as GaxiosLike;
     const status = e.response?.status;
-    const detail = e.response?.data?.error?.message ?? e.message;
+    const error = e.response?.data?.error;
+    // The token endpoint refused to refresh the credentials (OAuth's invalid_grant): gcloud's login has expired.
+    if (error === 'invalid_grant' || error === 'invalid_rapt') {
+      throw new AuthError(
+        `your Google credentials have expired or were revoked (${e.response?.data?.error_description ?? error})`,
+        { hints: ['run gcloud auth login, then gcloud auth application-default login'], cause: err },
+      );
+    }
+    const detail = (typeof error === 'object' ? error.message : undefined) ?? e.message;
     if (status === 403) {
       const who = await callerEmail(auth);
       const member = who ? `${who.endsWith('.gserviceaccount.com') ? 'serviceAccount' : 'user'}:${who}` : 'MEMBER';
@@ -94,7 +105,7 @@ export async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSi
         { hints: [`gcloud projects add-iam-policy-binding ${spec.project} --member ${member} --role ${spec.role}`] },
       );
     }
-    if (status === 409 && e.response?.data?.error?.status === 'ABORTED') {
+    if (status === 409 && typeof error === 'object' && error.status === 'ABORTED') {
       throw new StalePolicyError(`${spec.what}: ${detail}`, { cause: err });
     }
     if (status === 401) {
