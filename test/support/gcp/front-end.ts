@@ -43,6 +43,8 @@ export interface FrontEnd {
   readonly port: number;
   /** The URL to reach a service URL's host through this listener: `https://<host>:<port>`. */
   local(serviceUrl: string): string;
+  /** TLS connections accepted so far (how many connections clients opened). */
+  connectionsAccepted(): number;
   close(): Promise<void>;
 }
 
@@ -314,7 +316,9 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
   });
   const { port } = tls.address() as AddressInfo;
   const connections = new Set<Socket>();
+  let accepted = 0;
   tls.on('connection', (s: Socket) => {
+    accepted += 1;
     connections.add(s);
     s.on('close', () => connections.delete(s));
   });
@@ -325,6 +329,7 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
       url.port = String(port);
       return url.toString().replace(/\/$/, '');
     },
+    connectionsAccepted: () => accepted,
     close: () =>
       new Promise<void>((resolve) => {
         for (const session of sessions.values()) session.destroy();
