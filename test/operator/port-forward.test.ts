@@ -26,11 +26,12 @@ const svc = await deploy(w, 'web', env, { invoker: OPERATOR });
 /** Waits for `count` lines on port-forward's stdout ("Forwarding from …"). */
 function forwardingLines(pf: ReturnType<typeof spawnKrun>, count: number): Promise<string[]> {
   return new Promise<string[]>((resolve, reject) => {
-    pf.child.once('exit', (code) => reject(new Error(`port-forward exited ${code}: ${pf.stderr()}`)));
     const check = () => {
       const l = pf.stdout().split('\n').filter(Boolean);
       if (l.length >= count) resolve(l);
-      else setTimeout(check, 50);
+      else if (pf.child.exitCode !== null || pf.child.signalCode !== null) {
+        reject(new Error(`port-forward exited ${pf.child.exitCode ?? pf.child.signalCode}: ${pf.stderr()}`));
+      } else setTimeout(check, 50);
     };
     check();
   });
