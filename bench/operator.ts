@@ -14,30 +14,21 @@ import { Agent, createServer as createHttpServer, get } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OPERATOR, operatorEnv, operatorGcp } from '../test/operator/support.ts';
 import { keygen, startKrunSsh } from '../test/ssh/support.ts';
 import { BIN, spawnKrun } from '../test/support/cli.ts';
-import { startGcpEmulator } from '../test/support/gcp/index.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 128);
 const CONNECTIONS = 64;
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3200);
-const PROJECT = 'bench-proj';
-const REGION = 'us-central1';
-const OPERATOR = '111122223333-compute@developer.gserviceaccount.com';
 
 const dir = mkdtempSync(join(tmpdir(), 'krun-bench-operator-'));
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const port = (s: Server | ReturnType<typeof createHttpServer>) => (s.address() as AddressInfo).port;
 
 // The Google Cloud side: the operator may view services and invoke this one.
-const gcp = await startGcpEmulator({
-  projectId: PROJECT,
-  projectNumber: '111122223333',
-  region: REGION,
-  serviceAccount: OPERATOR,
-});
-gcp.state.grant(`projects/${PROJECT}`, 'roles/run.viewer', OPERATOR);
+const gcp = await operatorGcp();
 const key = await keygen(dir, 'id_ed25519');
 const app = createHttpServer((req, res) => res.end(`ok ${req.url}`));
 app.listen(0, '127.0.0.1');
@@ -46,13 +37,7 @@ const pod = join(dir, 'pod');
 const instance = await startKrunSsh(pod, { SSH_AUTH: key.pub, PORT_web: String(port(app)) });
 const service = gcp.state.addRunService({ name: 'bench', backendPort: instance.hbonePort, http2: true });
 gcp.state.grant(gcp.state.runServiceName(service), 'roles/run.invoker', OPERATOR);
-const env = {
-  PATH: process.env.PATH,
-  HOME: dir,
-  ...gcp.env(),
-  CLOUDSDK_CORE_PROJECT: PROJECT,
-  CLOUDSDK_RUN_REGION: REGION,
-};
+const env = operatorEnv(gcp, dir);
 const sshArgs = ['-i', key.path, '--known-hosts', join(dir, 'known_hosts')];
 
 function krunCp(src: string, dst: string): Promise<void> {
