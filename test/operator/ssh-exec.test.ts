@@ -159,16 +159,19 @@ describe('krun ssh and exec', () => {
         refresh_token: '1//expired-refresh-token',
       }),
     );
-    // When the operator reaches a service by name
-    const r = await op.run(['exec', 'debug', '--', 'true'], { env: { GOOGLE_APPLICATION_CREDENTIALS: adc } });
-    // Then krun says the credentials expired and how to log in again, without a stack trace
-    assert.equal(r.status, 1, r.stderr);
-    assert.equal(r.stdout, '');
-    assert.equal(
-      r.stderr,
-      'error: your Google credentials have expired or were revoked (Token has been expired or revoked.)\n\n' +
-        'Try:\n  run gcloud auth login, then gcloud auth application-default login\n',
-    );
+    // When the operator reaches a service by name (the Admin API call needs an access token), or by URL (the tunnel
+    // needs an ID token)
+    for (const target of ['debug', url]) {
+      const r = await op.run(['exec', target, '--', 'true'], { env: { GOOGLE_APPLICATION_CREDENTIALS: adc } });
+      // Then krun says the credentials expired and how to log in again, without a stack trace, exit 1
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.equal(
+        r.stderr,
+        'error: your Google credentials have expired or were revoked (Token has been expired or revoked.)\n\n' +
+          'Try:\n  run gcloud auth login, then gcloud auth application-default login\n',
+      );
+    }
   });
 
   test('a key the service does not authorize: exit 255, "set SSH_AUTH on the service"', async () => {

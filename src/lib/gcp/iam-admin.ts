@@ -72,6 +72,26 @@ export interface CallSpec {
   readonly role: string;
 }
 
+/**
+ * The error for a failure that (maybe as the cause of another) is Google's token endpoint refusing to refresh the
+ * credentials (OAuth's invalid_grant): the gcloud login behind them expired or was revoked.
+ */
+export function expiredCredentials(err: unknown): AuthError | undefined {
+  for (let e = err as (GaxiosLike & { cause?: unknown }) | undefined; e; e = e.cause as typeof e) {
+    const data = e.response?.data;
+    if (data?.error === 'invalid_grant' || data?.error === 'invalid_rapt') {
+      return new AuthError(
+        `your Google credentials have expired or were revoked (${data.error_description ?? data.error})`,
+        {
+          hints: ['run gcloud auth login, then gcloud auth application-default login'],
+          cause: err,
+        },
+      );
+    }
+  }
+  return undefined;
+}
+
 /** One REST call through google-auth-library, its failures turned into errors that name the fix. */
 export async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSignal): Promise<T> {
   try {
@@ -86,16 +106,11 @@ export async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSi
     return res.data;
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
+    const expired = expiredCredentials(err);
+    if (expired) throw expired;
     const e = err as GaxiosLike;
     const status = e.response?.status;
     const error = e.response?.data?.error;
-    // The token endpoint refused to refresh the credentials (OAuth's invalid_grant): gcloud's login has expired.
-    if (error === 'invalid_grant' || error === 'invalid_rapt') {
-      throw new AuthError(
-        `your Google credentials have expired or were revoked (${e.response?.data?.error_description ?? error})`,
-        { hints: ['run gcloud auth login, then gcloud auth application-default login'], cause: err },
-      );
-    }
     const detail = (typeof error === 'object' ? error.message : undefined) ?? e.message;
     if (status === 403) {
       const who = await callerEmail(auth);

@@ -69,6 +69,9 @@ export async function openTunnel(
     return await client.open(what);
   } catch (err) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
+    const { expiredCredentials } = await import('../gcp/iam-admin.ts');
+    const expired = expiredCredentials(err);
+    if (expired) throw expired;
     const status = tunnelStatus(err);
     const where = target.service ? `Cloud Run service ${target.service.name}` : target.origin.origin;
     if (status === 403) {
