@@ -35,6 +35,12 @@ test('no TARGET on a terminal: the services of the region to pick from; arrow do
   assert.doesNotMatch(t.output(), /reached alpha/);
 });
 
+test('no TARGET on a terminal in a region without services: exit 1 naming the region', async () => {
+  const t = atTerminal(['exec', '--region', 'us-east1', '--', 'true']);
+  assert.equal(await t.exited, 1, t.output());
+  assert.match(t.output(), /^error: no Cloud Run services in region us-east1 of project ops-proj$/m);
+});
+
 test('krun ssh on a terminal: an interactive shell on a remote terminal, its exit status', async () => {
   // When the operator opens a shell and types commands into it
   const t = atTerminal(['ssh', 'alpha', '--log-format', 'human']);
