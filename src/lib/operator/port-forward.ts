@@ -29,10 +29,13 @@ export function parsePortSpec(text: string): PortSpec {
   return { localPort, remote };
 }
 
-/** TARGET and the ports from the arguments; TARGET may be left out (`krun port-forward 8080`): no name starts with a digit or ':'. */
+/** A port spec that cannot be a TARGET: `8080`, `:web`, `9000:8080` (no service name starts with a digit or ':'). */
+const PORT_FIRST = /^(?:\d{0,5}:)?[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** TARGET and the ports from the arguments; TARGET may be left out (`krun port-forward 8080`). */
 export function targetAndPorts(argv: readonly string[]): { target: string | undefined; ports: string[] } {
   const [first, ...rest] = argv;
-  return first === undefined || /^[\d:]/.test(first)
+  return first === undefined || (/^[\d:]/.test(first) && PORT_FIRST.test(first))
     ? { target: undefined, ports: [...argv] }
     : { target: first, ports: rest };
 }
