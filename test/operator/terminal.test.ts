@@ -41,9 +41,11 @@ test('no TARGET on a terminal in a region without services: exit 1 naming the re
   assert.match(t.output(), /^error: no Cloud Run services in region us-east1 of project ops-proj$/m);
 });
 
-test('krun ssh on a terminal: an interactive shell on a remote terminal, its exit status', async () => {
-  // When the operator opens a shell and types commands into it
-  const t = atTerminal(['ssh', 'alpha', '--log-format', 'human']);
+test('krun ssh on a terminal: the service picked, then an interactive shell on a remote terminal', async () => {
+  // When the operator runs ssh without a TARGET, takes the first service, and types commands into the shell
+  const t = atTerminal(['ssh', '--log-format', 'human']);
+  await t.waitFor(/❯ alpha/);
+  t.type('\r');
   await t.waitFor(/Connected to Cloud Run service alpha .*instance \S+/);
   t.type('tty; echo "term=$TERM who=$WHO"\r');
   // Then the remote side has a terminal of the same type, on the right service
