@@ -6,6 +6,7 @@ import {
   operatorOptions,
   REMOTE_EXIT_CODES,
   sshFlags,
+  targetAndCommand,
   targetArg,
   targetFlags,
 } from '../lib/operator/flags.ts';
@@ -21,6 +22,7 @@ roles/run.viewer), an https:// URL, or host:port of a workload serving HBONE ove
 ${REMOTE_EXIT_CODES}`;
   static override examples = [
     '# Run a command in Cloud Run service my-service\n<%= config.bin %> <%= command.id %> my-service --region us-central1 -- ps aux',
+    '# Pick the service from a list (on a terminal)\n<%= config.bin %> <%= command.id %> -- ps aux',
     '# Pipe a file into a command\n<%= config.bin %> <%= command.id %> -i my-service -- sh -c "cat > /tmp/dump.sql" < dump.sql',
   ];
   static override strict = false;
@@ -36,14 +38,14 @@ ${REMOTE_EXIT_CODES}`;
   };
 
   async run(): Promise<void> {
-    const { args, flags, argv } = await this.parse(Exec);
-    const command = (argv as string[]).slice(1);
+    const { flags, argv } = await this.parse(Exec);
+    const { target, command } = targetAndCommand(this.argv, argv as string[]);
     if (command.length === 0) {
-      throw new UsageError('no command to run', { hints: [`krun exec ${args.target} -- COMMAND [ARGS…]`] });
+      throw new UsageError('no command to run', { hints: [`krun exec ${target ?? 'TARGET'} -- COMMAND [ARGS…]`] });
     }
     const { runExec } = await import('../lib/operator/exec.ts');
     const status = await runExec(
-      args.target,
+      target,
       command,
       { ...operatorOptions(flags), stdin: flags.stdin, tty: flags.tty },
       this.context(flags),

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
-import { operatorOptions, targetFlags } from '../lib/operator/flags.ts';
+import { operatorOptions, targetArg, targetFlags } from '../lib/operator/flags.ts';
 
 export default class PortForward extends KrunCommand {
   static override summary = 'Forward local ports to a workload';
@@ -10,12 +10,13 @@ port, a PORT_<name> port, 22) or a PORT_<name> name. When the tunnel drops (an i
 wait for it to come back. Runs until interrupted (exit 130).`;
   static override examples = [
     '# Local 8080 to the app port 8080, and any free port to PORT_admin\n<%= config.bin %> <%= command.id %> my-service 8080 :admin',
+    '# Pick the service from a list (on a terminal)\n<%= config.bin %> <%= command.id %> 8080',
     '# Listen on every interface\n<%= config.bin %> <%= command.id %> my-service 9000:8080 --address 0.0.0.0',
   ];
   static override strict = false;
   static override args = {
-    target: Args.string({ description: 'Cloud Run service name, https:// URL, or host:port', required: true }),
-    ports: Args.string({ description: '[LOCAL:]REMOTE, one or more', required: true }),
+    target: targetArg,
+    ports: Args.string({ description: '[LOCAL:]REMOTE, one or more' }),
   };
   static override flags = {
     ...targetFlags,
@@ -28,13 +29,14 @@ wait for it to come back. Runs until interrupted (exit 130).`;
   };
 
   async run(): Promise<void> {
-    const { args, flags, argv } = await this.parse(PortForward);
-    const { runPortForward } = await import('../lib/operator/port-forward.ts');
+    const { flags, argv } = await this.parse(PortForward);
+    const { runPortForward, targetAndPorts } = await import('../lib/operator/port-forward.ts');
+    const { target, ports } = targetAndPorts(argv as string[]);
     await runPortForward(
-      args.target,
+      target,
       {
         ...operatorOptions(flags),
-        ports: (argv as string[]).slice(1),
+        ports,
         addresses: flags.address ?? ['127.0.0.1'],
         onForwarding: (line) => process.stdout.write(`${line}\n`),
       },

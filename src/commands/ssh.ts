@@ -5,6 +5,7 @@ import {
   operatorOptions,
   REMOTE_EXIT_CODES,
   sshFlags,
+  targetAndCommand,
   targetArg,
   targetFlags,
 } from '../lib/operator/flags.ts';
@@ -19,6 +20,7 @@ routes every tunnel to any instance; stderr says which one was reached.
 ${REMOTE_EXIT_CODES}`;
   static override examples = [
     '# A shell in Cloud Run service my-service\n<%= config.bin %> <%= command.id %> my-service --region us-central1',
+    '# Pick the service from a list (on a terminal)\n<%= config.bin %> <%= command.id %>',
     '# One command\n<%= config.bin %> <%= command.id %> my-service -- df -h',
   ];
   static override strict = false;
@@ -38,14 +40,10 @@ ${REMOTE_EXIT_CODES}`;
   };
 
   async run(): Promise<void> {
-    const { args, flags, argv } = await this.parse(Ssh);
+    const { flags, argv } = await this.parse(Ssh);
+    const { target, command } = targetAndCommand(this.argv, argv as string[]);
     const { runSsh } = await import('../lib/operator/exec.ts');
-    const status = await runSsh(
-      args.target,
-      (argv as string[]).slice(1),
-      { ...operatorOptions(flags), tty: flags.tty },
-      this.context(flags),
-    );
+    const status = await runSsh(target, command, { ...operatorOptions(flags), tty: flags.tty }, this.context(flags));
     if (status !== 0) this.exitWith(status);
   }
 }

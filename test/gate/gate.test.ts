@@ -80,7 +80,7 @@ after(async () => {
 describe('krun gate', () => {
   test('Node TLS clients reach the app by SNI: bytes and mutual TLS end to end, tunnels share connections', async () => {
     // Given the front end's connection count before
-    const before = gcp.frontEnd.accepted;
+    const before = gcp.frontEnd.connectionsAccepted();
     const n = 10;
     const payloads = Array.from({ length: n }, (_, i) => randomBytes(64 * 1024 + i));
     // When n clients connect at once, with the Istio SNI and the plain host name
@@ -97,7 +97,7 @@ describe('krun gate', () => {
     assert.deepEqual(app.peers.slice(-n), Array(n).fill('mesh-client'), 'the app verified the mesh client');
     // and the tunnels were streams of ceil(n / max streams) HTTP/2 connections
     const connections = Math.ceil(n / MAX_STREAMS);
-    assert.equal(gcp.frontEnd.accepted - before, connections);
+    assert.equal(gcp.frontEnd.connectionsAccepted() - before, connections);
     const destination = `{destination="${url}"}`;
     assert.equal(await gate.metric(`krun_gate_upstream_connects_total${destination}`), connections);
     assert.equal(await gate.metric(`krun_gate_tunnels_total${destination}`), n);
@@ -110,7 +110,7 @@ describe('krun gate', () => {
       assert.ok((await exchange(gate.port, SNI, HOST, pki, p)).received.equals(p));
     }
     // Then they reuse the open connections
-    assert.equal(gcp.frontEnd.accepted - before, connections);
+    assert.equal(gcp.frontEnd.connectionsAccepted() - before, connections);
   });
 
   test('openssl s_client through the gate: verified, mutual TLS, bytes back', async () => {

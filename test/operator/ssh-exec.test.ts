@@ -106,6 +106,26 @@ describe('krun ssh and exec', () => {
     );
   });
 
+  test('no TARGET without a terminal is a usage error naming it (exit 2), for ssh, exec and port-forward', async () => {
+    for (const args of [['exec', '--', 'true'], ['ssh'], ['ssh', '--', 'true'], ['port-forward', '8080']]) {
+      const r = await op.run(args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^error: missing argument TARGET\n/, args.join(' '));
+      assert.match(r.stderr, /give TARGET: a Cloud Run service name, an https:\/\/ URL or host:port/);
+    }
+  });
+
+  test('a wrong region exits 1 naming the region it looked in', async () => {
+    const r = await op.run(['exec', 'debug', '--region', 'us-east1', '--', 'true']);
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      new RegExp(`^error: Cloud Run service debug not found in region us-east1 of project ${PROJECT}\\n`),
+    );
+    assert.match(r.stderr, /--region REGION/);
+  });
+
   test('no region anywhere is a usage error (exit 2)', async () => {
     const r = await op.run(['exec', 'debug', '--', 'true'], { env: { CLOUDSDK_RUN_REGION: undefined } });
     assert.equal(r.status, 2);
@@ -125,6 +145,33 @@ describe('krun ssh and exec', () => {
       r.stderr,
       /grant roles\/run\.invoker: gcloud run services add-iam-policy-binding denied --project ops-proj --region europe-west1/,
     );
+  });
+
+  test('expired Google credentials: exit 1, one message, "run gcloud auth login"', async () => {
+    // Given gcloud's application-default credentials whose refresh token Google no longer accepts
+    const adc = join(op.home, 'expired-adc.json');
+    await writeFile(
+      adc,
+      JSON.stringify({
+        type: 'authorized_user',
+        client_id: 'krun-test.apps.googleusercontent.com',
+        client_secret: 'not-a-secret',
+        refresh_token: '1//expired-refresh-token',
+      }),
+    );
+    // When the operator reaches a service by name (the Admin API call needs an access token), or by URL (the tunnel
+    // needs an ID token)
+    for (const target of ['debug', url]) {
+      const r = await op.run(['exec', target, '--', 'true'], { env: { GOOGLE_APPLICATION_CREDENTIALS: adc } });
+      // Then krun says the credentials expired and how to log in again, without a stack trace, exit 1
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.equal(
+        r.stderr,
+        'error: your Google credentials have expired or were revoked (Token has been expired or revoked.)\n\n' +
+          'Try:\n  run gcloud auth login, then gcloud auth application-default login\n',
+      );
+    }
   });
 
   test('a key the service does not authorize: exit 255, "set SSH_AUTH on the service"', async () => {

@@ -22,7 +22,8 @@ export interface World {
   dir(name: string): Promise<string>;
 }
 
-export async function world(name: string): Promise<World> {
+/** The emulator with the operator as the metadata server's identity, allowed to view the project's services. */
+export async function operatorGcp(): Promise<GcpEmulator> {
   const gcp = await startGcpEmulator({
     projectId: PROJECT,
     projectNumber: '555566667777',
@@ -30,6 +31,22 @@ export async function world(name: string): Promise<World> {
     serviceAccount: OPERATOR,
   });
   gcp.state.grant(`projects/${PROJECT}`, 'roles/run.viewer', OPERATOR);
+  return gcp;
+}
+
+/** The operator's environment: HOME, the emulator, gcloud's project and region (no CI: krun() adds it). */
+export function operatorEnv(gcp: GcpEmulator, home: string): Record<string, string | undefined> {
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    ...gcp.env(),
+    CLOUDSDK_CORE_PROJECT: PROJECT,
+    CLOUDSDK_RUN_REGION: REGION,
+  };
+}
+
+export async function world(name: string): Promise<World> {
+  const gcp = await operatorGcp();
   const root = await mkdtemp(join(tmpdir(), `krun-${name}-`));
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
@@ -63,13 +80,7 @@ export async function operator(w: World, label = 'operator'): Promise<Operator> 
   const home = await w.dir(label);
   await mkdir(join(home, '.ssh'), { recursive: true, mode: 0o700 });
   const key = await keygen(join(home, '.ssh'), 'id_ed25519');
-  const env = {
-    PATH: process.env.PATH,
-    HOME: home,
-    ...w.gcp.env(),
-    CLOUDSDK_CORE_PROJECT: PROJECT,
-    CLOUDSDK_RUN_REGION: REGION,
-  };
+  const env = operatorEnv(w.gcp, home);
   return {
     home,
     pub: key.pub,

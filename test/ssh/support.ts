@@ -182,10 +182,16 @@ export interface Terminal {
   readonly exited: Promise<number | null>;
 }
 
-/** Runs `argv` (ssh) on a terminal of `cols`×`rows` with TERM=`term`. */
-export function terminal(argv: readonly string[], cols: number, rows: number, term: string): Terminal {
+/** Runs `argv` (ssh, krun) on a terminal of `cols`×`rows` with TERM=`term`, and `env` added to PATH. */
+export function terminal(
+  argv: readonly string[],
+  cols: number,
+  rows: number,
+  term: string,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Terminal {
   const child = spawn('/usr/bin/python3', ['-c', PTY_DRIVER, String(cols), String(rows), ...argv], {
-    env: { PATH: process.env.PATH, TERM: term },
+    env: { PATH: process.env.PATH, ...env, TERM: term },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   let out = '';

@@ -2,7 +2,7 @@
 // project IAM policies (Resource Manager v1), as REST through google-auth-library's authorised client. Policy changes
 // are read-modify-write with the etag, retried when another writer got in between (409 ABORTED).
 import type { GoogleAuth } from 'google-auth-library';
-import { KrunError, PermissionError } from '../errors.ts';
+import { AuthError, KrunError, PermissionError } from '../errors.ts';
 import { apiBase } from './endpoints.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -37,7 +37,10 @@ export interface IamGrant {
 }
 
 interface GaxiosLike {
-  response?: { status?: number; data?: { error?: { message?: string; status?: string } } };
+  response?: {
+    status?: number;
+    data?: { error?: string | { message?: string; status?: string }; error_description?: string };
+  };
   message: string;
 }
 
@@ -69,6 +72,26 @@ export interface CallSpec {
   readonly role: string;
 }
 
+/**
+ * The error for a failure that (maybe as the cause of another) is Google's token endpoint refusing to refresh the
+ * credentials (OAuth's invalid_grant): the gcloud login behind them expired or was revoked.
+ */
+export function expiredCredentials(err: unknown): AuthError | undefined {
+  for (let e = err as (GaxiosLike & { cause?: unknown }) | undefined; e; e = e.cause as typeof e) {
+    const data = e.response?.data;
+    if (data?.error === 'invalid_grant' || data?.error === 'invalid_rapt') {
+      return new AuthError(
+        `your Google credentials have expired or were revoked (${data.error_description ?? data.error})`,
+        {
+          hints: ['run gcloud auth login, then gcloud auth application-default login'],
+          cause: err,
+        },
+      );
+    }
+  }
+  return undefined;
+}
+
 /** One REST call through google-auth-library, its failures turned into errors that name the fix. */
 export async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSignal): Promise<T> {
   try {
@@ -83,9 +106,12 @@ export async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSi
     return res.data;
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
+    const expired = expiredCredentials(err);
+    if (expired) throw expired;
     const e = err as GaxiosLike;
     const status = e.response?.status;
-    const detail = e.response?.data?.error?.message ?? e.message;
+    const error = e.response?.data?.error;
+    const detail = (typeof error === 'object' ? error.message : undefined) ?? e.message;
     if (status === 403) {
       const who = await callerEmail(auth);
       const member = who ? `${who.endsWith('.gserviceaccount.com') ? 'serviceAccount' : 'user'}:${who}` : 'MEMBER';
@@ -94,7 +120,7 @@ export async function call<T>(auth: GoogleAuth, spec: CallSpec, signal?: AbortSi
         { hints: [`gcloud projects add-iam-policy-binding ${spec.project} --member ${member} --role ${spec.role}`] },
       );
     }
-    if (status === 409 && e.response?.data?.error?.status === 'ABORTED') {
+    if (status === 409 && typeof error === 'object' && error.status === 'ABORTED') {
       throw new StalePolicyError(`${spec.what}: ${detail}`, { cause: err });
     }
     if (status === 401) {

@@ -71,6 +71,37 @@ export async function getRunService(
   };
 }
 
+/** The services of a project in a region, by name (Cloud Run Admin API v2 `services.list`, every page). */
+export async function listRunServices(
+  auth: GoogleAuth,
+  project: string,
+  region: string,
+  env: Env,
+  signal?: AbortSignal,
+): Promise<{ readonly name: string; readonly uri: string }[]> {
+  const found: { name: string; uri: string }[] = [];
+  let pageToken = '';
+  do {
+    const page = await call<{ services?: RawService[]; nextPageToken?: string }>(
+      auth,
+      {
+        method: 'GET',
+        url: `${apiBase('run', env)}v2/projects/${project}/locations/${region}/services${pageToken ? `?pageToken=${encodeURIComponent(pageToken)}` : ''}`,
+        what: `list Cloud Run services in ${region}`,
+        project,
+        role: 'roles/run.viewer',
+      },
+      signal,
+    );
+    for (const s of page.services ?? []) {
+      const uri = s.uri ?? s.urls?.[0];
+      if (s.name && uri) found.push({ name: s.name.split('/').pop() as string, uri });
+    }
+    pageToken = page.nextPageToken ?? '';
+  } while (pageToken);
+  return found.sort((a, b) => a.name.localeCompare(b.name));
+}
+
 /** The project's number (Resource Manager v1 `projects.get`). */
 export async function getProjectNumber(
   auth: GoogleAuth,

@@ -1,11 +1,12 @@
 // `krun cp SRC DST`: files and directory trees to or from a workload over SFTP (the SSH debug server's in-process
 // subsystem: no tar or shell needed in the image), with modes preserved. Like cp: a DST that is an existing
-// directory receives SRC under its own name.
+// directory receives SRC under its own name. Large files show a progress bar when stderr is a terminal.
 import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import type { KrunContext } from '../context.ts';
 import { KrunError, UsageError } from '../errors.ts';
+import { byteProgress } from '../ui/progress.ts';
 import { connectSsh, type SshOptions } from './ssh-connect.ts';
 
 export interface CopySpec {
@@ -35,6 +36,31 @@ const remoteStat = (sftp: SFTPWrapper, path: string): Promise<Stats | undefined>
   p<Stats>((cb) => sftp.stat(path, cb)).catch(() => undefined);
 
 const localStat = (path: string) => stat(path).catch(() => undefined);
+
+/** Files from this size up show a progress bar (on a terminal). */
+const LARGE = 1024 * 1024;
+
+/** One SFTP fast transfer, with a progress bar for a large file. */
+async function transfer(
+  ctx: KrunContext,
+  label: string,
+  size: number,
+  run: (step: (done: number) => void, cb: (err: Error | null | undefined) => void) => void,
+): Promise<void> {
+  const progress = size >= LARGE ? byteProgress(ctx, label, size) : undefined;
+  let ok = false;
+  try {
+    await new Promise<void>((resolve, reject) =>
+      run(
+        (done) => progress?.update(done),
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+    ok = true;
+  } finally {
+    progress?.end(ok);
+  }
+}
 
 export async function runCopy(src: string, dst: string, options: SshOptions, ctx: KrunContext): Promise<CopyResult> {
   const from = parseCopySpec(src);
@@ -67,11 +93,12 @@ export async function runCopy(src: string, dst: string, options: SshOptions, ctx
             await upload(join(local, entry.name), posix.join(remote, entry.name), s.isDirectory(), s.mode & 0o7777);
           }
         } else {
-          await p<void>((cb) => sftp.fastPut(local, remote, { mode }, (e) => cb(e, undefined))).catch((e) =>
-            fail(`can't upload ${local} to ${remote}`, e),
-          );
+          const { size } = await stat(local);
+          await transfer(ctx, basename(local), size, (step, cb) =>
+            sftp.fastPut(local, remote, { mode, step: (done) => step(done) }, cb),
+          ).catch((e) => fail(`can't upload ${local} to ${remote}`, e));
           result.files += 1;
-          result.bytes += (await stat(local)).size;
+          result.bytes += size;
         }
         await p<void>((cb) => sftp.chmod(remote, mode, (e) => cb(e, undefined))).catch((e) =>
           fail(`can't set the mode of ${remote}`, e),
@@ -95,9 +122,9 @@ export async function runCopy(src: string, dst: string, options: SshOptions, ctx
             await download(child, join(local, entry.filename), attrs);
           }
         } else {
-          await p<void>((cb) => sftp.fastGet(remote, local, (e) => cb(e, undefined))).catch((e) =>
-            fail(`can't download ${remote} to ${local}`, e),
-          );
+          await transfer(ctx, posix.basename(remote), s.size, (step, cb) =>
+            sftp.fastGet(remote, local, { step: (done) => step(done) }, cb),
+          ).catch((e) => fail(`can't download ${remote} to ${local}`, e));
           result.files += 1;
           result.bytes += s.size;
         }

@@ -10,7 +10,7 @@ export interface ExecOptions extends SshOptions {
 
 /** Like kubectl exec: argv exactly (quoted for the remote shell); returns the remote status. */
 export async function runExec(
-  target: string,
+  target: string | undefined,
   argv: readonly string[],
   options: ExecOptions,
   ctx: KrunContext,
@@ -33,7 +33,7 @@ export interface SshCommandOptions extends SshOptions {
 
 /** Like ssh: a shell (a PTY when stdin is a terminal) or the command line; says which instance it reached. */
 export async function runSsh(
-  target: string,
+  target: string | undefined,
   command: readonly string[],
   options: SshCommandOptions,
   ctx: KrunContext,

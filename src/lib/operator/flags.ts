@@ -8,11 +8,23 @@ export const REMOTE_EXIT_CODES = `EXIT CODES
   2    bad arguments or flags
   255  the tunnel or SSH connection failed (reason on stderr)`;
 
-/** The TARGET argument of the operator commands. */
+/** The TARGET argument of the operator commands; without it a terminal offers the region's services. */
 export const targetArg = Args.string({
-  description: 'Cloud Run service name, https:// URL, or host:port',
-  required: true,
+  description: 'Cloud Run service name, https:// URL, or host:port (default: pick one on a terminal)',
 });
+
+/**
+ * TARGET and the command after it, from the raw and parsed argv of `ssh`/`exec` (oclif drops `--`, so in
+ * `krun exec -- ls` "ls" would pass for TARGET): the arguments before `--`, if any, start with TARGET.
+ */
+export function targetAndCommand(
+  raw: readonly string[],
+  parsed: readonly string[],
+): { target: string | undefined; command: string[] } {
+  const dash = raw.indexOf('--');
+  const before = dash < 0 ? parsed.length : parsed.length - (raw.length - dash - 1);
+  return before > 0 ? { target: parsed[0], command: parsed.slice(1) } : { target: undefined, command: [...parsed] };
+}
 
 export const targetFlags = {
   project: Flags.string({

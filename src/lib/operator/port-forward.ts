@@ -29,6 +29,17 @@ export function parsePortSpec(text: string): PortSpec {
   return { localPort, remote };
 }
 
+/** A port spec that cannot be a TARGET: `8080`, `:web`, `9000:8080` (no service name starts with a digit or ':'). */
+const PORT_FIRST = /^(?:\d{0,5}:)?[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** TARGET and the ports from the arguments; TARGET may be left out (`krun port-forward 8080`). */
+export function targetAndPorts(argv: readonly string[]): { target: string | undefined; ports: string[] } {
+  const [first, ...rest] = argv;
+  return first === undefined || (/^[\d:]/.test(first) && PORT_FIRST.test(first))
+    ? { target: undefined, ports: [...argv] }
+    : { target: first, ports: rest };
+}
+
 /** The tunnel target for REMOTE: a port is the workload's loopback port (22 stays the SSH server), a name as is. */
 export function tunnelTarget(remote: string): string {
   return /^\d+$/.test(remote) && remote !== '22' ? `127.0.0.1:${remote}` : remote;
@@ -64,7 +75,11 @@ async function openWithRetry(open: () => Promise<Tunnel>, waitMs: number, ctx: K
   }
 }
 
-export async function runPortForward(target: string, options: PortForwardOptions, ctx: KrunContext): Promise<never> {
+export async function runPortForward(
+  target: string | undefined,
+  options: PortForwardOptions,
+  ctx: KrunContext,
+): Promise<never> {
   const specs = options.ports.map(parsePortSpec);
   if (specs.length === 0) throw new UsageError('no ports to forward', { hints: ['krun port-forward TARGET 8080'] });
   const resolved = await resolveTarget(target, options, ctx);

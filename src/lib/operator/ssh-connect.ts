@@ -28,7 +28,11 @@ export interface SshConnection {
 }
 
 /** Opens the tunnel and the SSH connection; an HboneClient can be shared (cp and ssh open one each). */
-export async function connectSsh(input: string, options: SshOptions, ctx: KrunContext): Promise<SshConnection> {
+export async function connectSsh(
+  input: string | undefined,
+  options: SshOptions,
+  ctx: KrunContext,
+): Promise<SshConnection> {
   const target = await resolveTarget(input, options, ctx);
   const identities = await loadIdentities({ identityFile: options.identityFile, env: ctx.env, log: ctx.log });
   const hbone = hboneClientFor(target, options, ctx);

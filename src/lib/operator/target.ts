@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { GoogleAuth } from 'google-auth-library';
 import type { Env, KrunContext } from '../context.ts';
-import { UsageError } from '../errors.ts';
+import { NonInteractiveError, NotFoundError, UsageError } from '../errors.ts';
 import { parseTunnelUrl } from '../hbone/url.ts';
 
 export interface TargetOptions {
@@ -73,39 +73,67 @@ export async function projectAndRegion(
   return { project, region };
 }
 
+const MISSING_TARGET_HINTS = [
+  'give TARGET: a Cloud Run service name, an https:// URL or host:port (krun ssh my-service)',
+  'or run on a terminal to pick one of the Cloud Run services in the region',
+];
+
+/** TARGET as the origin to dial. Without one: on a terminal, a pick from the region's services; otherwise exit 2. */
 export async function resolveTarget(
-  input: string,
+  input: string | undefined,
   options: TargetOptions,
   ctx: KrunContext,
   deps: TargetDeps = {},
 ): Promise<ResolvedTarget> {
-  const made = (origin: URL, service?: ResolvedTarget['service']): ResolvedTarget => ({
-    input,
+  const made = (typed: string, origin: URL, service?: ResolvedTarget['service']): ResolvedTarget => ({
+    input: typed,
     origin,
     hostAlias: origin.host,
     ...(service ? { service } : {}),
   });
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) return made(parseTunnelUrl(input).origin);
-  if (HOST_PORT.test(input)) return made(new URL(`https://${input}`));
-  if (!SERVICE_NAME.test(input)) {
-    throw new UsageError(`"${input}" is not a Cloud Run service name, an https:// URL or host:port`, {
-      hints: ['krun ssh my-service', 'krun ssh https://my-service-abc123-uc.a.run.app', 'krun ssh vm.example:15009'],
-    });
+  if (input === undefined && !ctx.interactive) {
+    throw new NonInteractiveError('missing argument TARGET', { hints: MISSING_TARGET_HINTS });
   }
+  if (input !== undefined) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) return made(input, parseTunnelUrl(input).origin);
+    if (HOST_PORT.test(input)) return made(input, new URL(`https://${input}`));
+    if (!SERVICE_NAME.test(input)) {
+      throw new UsageError(`"${input}" is not a Cloud Run service name, an https:// URL or host:port`, {
+        hints: ['krun ssh my-service', 'krun ssh https://my-service-abc123-uc.a.run.app', 'krun ssh vm.example:15009'],
+      });
+    }
+  }
+  const what = input === undefined ? 'Cloud Run services' : `Cloud Run service ${input}`;
   const { project, region } = await projectAndRegion(options, ctx.env);
   if (!project) {
-    throw new UsageError(`no Google Cloud project to find Cloud Run service ${input} in`, {
+    throw new UsageError(`no Google Cloud project to find ${what} in`, {
       hints: ['--project PROJECT (or KRUN_PROJECT, PROJECT_ID)', 'gcloud config set project PROJECT'],
     });
   }
   if (!region) {
-    throw new UsageError(`no region to find Cloud Run service ${input} in`, {
+    throw new UsageError(`no region to find ${what} in`, {
       hints: ['--region REGION (or KRUN_REGION)', 'gcloud config set run/region REGION'],
     });
   }
-  const { getRunService } = await import('../gcp/run-admin.ts');
+  const { getRunService, listRunServices } = await import('../gcp/run-admin.ts');
   const auth = await (deps.auth ?? (await import('../gcp/iam-admin.ts')).googleAuth)();
-  const found = await getRunService(auth, project, region, input, ctx.env, ctx.signal);
+  let found: { name: string; uri: string };
+  if (input === undefined) {
+    const services = await listRunServices(auth, project, region, ctx.env, ctx.signal);
+    if (services.length === 0) {
+      throw new NotFoundError(`no Cloud Run services in region ${region} of project ${project}`, {
+        hints: ['--region REGION', '--project PROJECT'],
+      });
+    }
+    const { choose } = await import('../ui/prompt.ts');
+    found = await choose(
+      ctx,
+      `Cloud Run service in ${region} of ${project}`,
+      services.map((s) => ({ name: s.name, value: s, description: s.uri })),
+    );
+  } else {
+    found = { name: input, uri: (await getRunService(auth, project, region, input, ctx.env, ctx.signal)).uri };
+  }
   ctx.log.debug('resolved Cloud Run service', { service: found.name, url: found.uri });
-  return made(new URL(new URL(found.uri).origin), { name: input, project, region });
+  return made(found.name, new URL(new URL(found.uri).origin), { name: found.name, project, region });
 }

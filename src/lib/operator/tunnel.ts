@@ -48,6 +48,16 @@ export function sshAuthHint(target: ResolvedTarget): string {
   return `set SSH_AUTH on the service to your public key: gcloud run services update ${serviceArgs(target)} --update-env-vars SSH_AUTH="$(cat ~/.ssh/id_ed25519.pub)"`;
 }
 
+/** OpenSSL's verdicts on a server certificate that no trusted CA vouches for (or for another name). */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /** Opens one tunnel to `what` (a port or name) on the target; refusals name their fix. */
 export async function openTunnel(
   client: HboneClient,
@@ -59,6 +69,9 @@ export async function openTunnel(
     return await client.open(what);
   } catch (err) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
+    const { expiredCredentials } = await import('../gcp/iam-admin.ts');
+    const expired = expiredCredentials(err);
+    if (expired) throw expired;
     const status = tunnelStatus(err);
     const where = target.service ? `Cloud Run service ${target.service.name}` : target.origin.origin;
     if (status === 403) {
@@ -72,6 +85,16 @@ export async function openTunnel(
     if (status === 401) {
       throw new TransportError(`${where} rejected your credentials (HTTP 401)`, {
         hints: ['run gcloud auth login, then gcloud auth application-default login', '--token-file FILE'],
+        cause: err,
+      });
+    }
+    const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    if (code !== undefined && UNTRUSTED_CERTIFICATE.has(code)) {
+      throw new TransportError((err as Error).message, {
+        hints: [
+          "--ca-file CA.pem (or KRUN_CA_FILE) to trust the CA that signed the workload's certificate",
+          'check that its certificate names the host you gave',
+        ],
         cause: err,
       });
     }

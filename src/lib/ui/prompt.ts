@@ -13,9 +13,16 @@ function cancelled(err: unknown): unknown {
   return name === 'ExitPromptError' || name === 'AbortPromptError' ? new CancelledError('cancelled') : err;
 }
 
+const promptContext = (ctx: KrunContext) => ({
+  input: ctx.streams.in,
+  output: ctx.streams.err,
+  signal: ctx.signal,
+  clearPromptOnDone: false,
+});
+
 /** inquirer, loaded on first use, rendering to stderr. */
 export function inquirerPrompter(ctx: KrunContext): Prompter {
-  const context = { input: ctx.streams.in, output: ctx.streams.err, signal: ctx.signal, clearPromptOnDone: false };
+  const context = promptContext(ctx);
   return {
     async input(message, options = {}) {
       const { input } = await import('@inquirer/prompts');
@@ -26,4 +33,16 @@ export function inquirerPrompter(ctx: KrunContext): Prompter {
       return confirm({ message, default: defaultAnswer }, context).catch((err) => Promise.reject(cancelled(err)));
     },
   };
+}
+
+export interface Choice<T> {
+  readonly name: string;
+  readonly value: T;
+  readonly description?: string;
+}
+
+/** One of `choices`, picked with the arrow keys and enter (inquirer's select on stderr). */
+export async function choose<T>(ctx: KrunContext, message: string, choices: readonly Choice<T>[]): Promise<T> {
+  const { select } = await import('@inquirer/prompts');
+  return select({ message, choices: [...choices] }, promptContext(ctx)).catch((err) => Promise.reject(cancelled(err)));
 }

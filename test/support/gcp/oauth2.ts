@@ -1,5 +1,6 @@
 // Google's OAuth 2.0 token endpoint (oauth2.googleapis.com/token) for service account key files: the JWT-bearer grant
-// (RFC 7523) that google-auth-library's JWT client sends, signed with the key file's private key. The assertion is
+// (RFC 7523) that google-auth-library's JWT client sends, signed with the key file's private key; refresh tokens
+// (authorized_user files) are all refused as expired. The assertion is
 // verified against the public keys IAM kept when it created the account's keys; the answer is an emulator access
 // token for the account (or, for a `target_audience` assertion, an ID token), errors in OAuth's shape.
 import { verify } from 'node:crypto';
@@ -82,6 +83,8 @@ export function tokenRoute(state: GcpState): Route {
   return route('POST', /^\/token$/, (call) => {
     try {
       const grantType = call.body.grant_type;
+      // User credentials (gcloud's ADC file): the emulator issued no refresh tokens, so each is expired or revoked.
+      if (grantType === 'refresh_token') throw invalidGrant('Token has been expired or revoked.');
       if (grantType !== JWT_BEARER) {
         throw new OAuthError('unsupported_grant_type', `Invalid grant_type: ${String(grantType ?? '')}`);
       }
