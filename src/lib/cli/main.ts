@@ -1,6 +1,5 @@
 // The CLI entry point behind bin/run.js and the bundle: runs oclif and maps every outcome to an exit status in one
 // place.
-import { once } from 'node:events';
 import type { Interfaces } from '@oclif/core';
 import { report } from './report.ts';
 
@@ -27,9 +26,9 @@ export async function main(argv: readonly string[], root: string | Interfaces.Lo
  */
 export async function exitWhenFlushed(status: number): Promise<never> {
   process.exitCode = status;
+  // An empty write's callback runs once everything queued before it is out ('drain' only follows a full buffer).
   for (const stream of [process.stdout, process.stderr]) {
-    if (stream.writableLength > 0 && !stream.destroyed)
-      await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
+    if (stream.writableLength > 0 && stream.writable) await new Promise((resolve) => stream.write('', resolve));
   }
   process.exit();
 }
