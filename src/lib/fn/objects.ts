@@ -1,0 +1,86 @@
+// The objects one function run creates: the Pod (non-root, no token unless asked, limits, restartPolicy Never,
+// stdin held open for exactly one attach), a deny-all NetworkPolicy for `--network none`, and a ConfigMap per mount.
+// All carry the run's label, so a crashed run's leftovers can be found and deleted.
+import { randomBytes } from 'node:crypto';
+import type { KubeObject } from '../kube/client.ts';
+import { mountVolume } from './mounts.ts';
+import type { FnSettings, FnSpec } from './spec.ts';
+
+export const CONTAINER = 'function';
+export const MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const RUN_LABEL = 'krun.dev/fn-run';
+
+export interface FnObjects {
+  readonly name: string;
+  readonly pod: KubeObject;
+  /** Created before the Pod, deleted after it: the Pod never runs without its policy and files. */
+  readonly before: readonly KubeObject[];
+}
+
+export function newRunName(): string {
+  return `krun-fn-${randomBytes(5).toString('hex')}`;
+}
+
+export async function buildObjects(
+  spec: FnSpec,
+  settings: Pick<FnSettings, 'timeoutMs' | 'cpu' | 'memory' | 'serviceAccount'>,
+  namespace: string,
+  name = newRunName(),
+): Promise<FnObjects> {
+  const labels = { [MANAGED_BY]: 'krun', 'app.kubernetes.io/component': 'krm-function', [RUN_LABEL]: name };
+  const mounts = await Promise.all(
+    spec.mounts.map((m, n) => mountVolume(m, `mount-${n}`, { name: `${name}-mount-${n}`, namespace, labels })),
+  );
+  const before: KubeObject[] = mounts.map((m) => m.configMap);
+  if (spec.denyNetwork) {
+    before.push({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name, namespace, labels },
+      // No rules: nothing in, nothing out (docker's --network none), once the network plugin enforces it.
+      spec: { podSelector: { matchLabels: { [RUN_LABEL]: name } }, policyTypes: ['Ingress', 'Egress'] },
+    });
+  }
+  const { uid, gid } = spec.user;
+  const pod: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels, annotations: { 'krun.dev/image': spec.image } },
+    spec: {
+      restartPolicy: 'Never',
+      activeDeadlineSeconds: Math.max(1, Math.ceil(settings.timeoutMs / 1000)),
+      terminationGracePeriodSeconds: 1,
+      enableServiceLinks: false,
+      automountServiceAccountToken: settings.serviceAccount !== undefined,
+      ...(settings.serviceAccount ? { serviceAccountName: settings.serviceAccount } : {}),
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: uid,
+        ...(gid === undefined ? {} : { runAsGroup: gid }),
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [
+        {
+          name: CONTAINER,
+          image: spec.image,
+          imagePullPolicy: spec.pull,
+          ...(spec.entrypoint ? { command: [spec.entrypoint] } : {}),
+          ...(spec.args.length > 0 ? { args: spec.args } : {}),
+          ...(spec.workdir ? { workingDir: spec.workdir } : {}),
+          ...(spec.env.length > 0 ? { env: spec.env } : {}),
+          stdin: spec.stdin,
+          stdinOnce: spec.stdin,
+          tty: false,
+          resources: {
+            requests: { cpu: '100m', memory: settings.memory },
+            limits: { cpu: settings.cpu, memory: settings.memory },
+          },
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          ...(mounts.length > 0 ? { volumeMounts: mounts.map((m) => m.volumeMount) } : {}),
+        },
+      ],
+      ...(mounts.length > 0 ? { volumes: mounts.map((m) => m.volume) } : {}),
+    },
+  };
+  return { name, pod, before };
+}
