@@ -13,7 +13,11 @@ import { type FnWorld, fnWorld } from '../support/fn/world.ts';
 const KUBECTL = '/usr/bin/kubectl';
 const FIXTURE = new URL('../fixtures/fn/kustomize/', import.meta.url).pathname;
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -44,7 +44,10 @@ describe('krun fn rbac', () => {
     const result = await krun(['fn', 'run', 'krun.test/fn/echo'], { input: INPUT, env: { KUBECONFIG: ciKubeconfig } });
     assert.equal(result.status, 1);
     assert.match(result.stderr, /^error: forbidden: krun may not create networkpolicies in namespace fn-/m);
-    assert.match(result.stderr, new RegExp(`krun fn rbac -n ${world.namespace} --service-account NAMESPACE:NAME --apply`));
+    assert.match(
+      result.stderr,
+      new RegExp(`krun fn rbac -n ${world.namespace} --service-account NAMESPACE:NAME --apply`),
+    );
     assert.deepEqual(await world.names('pods'), []);
   });
 

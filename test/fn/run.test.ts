@@ -58,7 +58,9 @@ describe('krun fn run', () => {
     assert.equal(world.front.sessions.at(-1), 'v5.channel.k8s.io');
     const seen = world.node.seen.get(podName(result.stderr));
     assert.ok(seen);
-    const { spec } = seen.pod as unknown as { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+    const { spec } = seen.pod as unknown as {
+      spec: Record<string, unknown> & { containers: Record<string, unknown>[] };
+    };
     assert.equal(spec.restartPolicy, 'Never');
     assert.equal(spec.automountServiceAccountToken, false);
     assert.equal(spec.enableServiceLinks, false);
@@ -72,7 +74,7 @@ describe('krun fn run', () => {
     assert.equal(container?.stdin, true);
     assert.equal(container?.stdinOnce, true);
     assert.deepEqual(container?.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-    assert.deepEqual((container?.resources as { limits: unknown }).limits, { cpu: '1', memory: '512Mi' });
+    assert.deepEqual((container?.resources as { limits: unknown } | undefined)?.limits, { cpu: '1', memory: '512Mi' });
     // --network none (the default): the deny-all policy existed before the Pod did.
     assert.deepEqual(seen.networkPolicies, [seen.pod.metadata.name]);
     await nothingLeft();
@@ -91,7 +93,10 @@ describe('krun fn run', () => {
     const result = await run(['krun.test/fn/exit3']);
     assert.equal(result.status, 3);
     assert.equal(result.stdout, '');
-    assert.match(result.stderr, new RegExp(`^exit3: refusing ${Buffer.byteLength(RESOURCE_LIST)} bytes of input$`, 'm'));
+    assert.match(
+      result.stderr,
+      new RegExp(`^exit3: refusing ${Buffer.byteLength(RESOURCE_LIST)} bytes of input$`, 'm'),
+    );
     await nothingLeft();
   });
 
@@ -167,14 +172,20 @@ describe('krun fn run', () => {
   test('an image that cannot be pulled fails fast with 125, naming the image and the reason', async () => {
     const result = await run(['krun.test/fn/pull-error:v1']);
     assert.equal(result.status, 125);
-    assert.match(result.stderr, /error: image krun\.test\/fn\/pull-error:v1 can't be pulled: (ErrImagePull|ImagePullBackOff)/);
+    assert.match(
+      result.stderr,
+      /error: image krun\.test\/fn\/pull-error:v1 can't be pulled: (ErrImagePull|ImagePullBackOff)/,
+    );
     await nothingLeft();
   });
 
   test('an unschedulable Pod fails fast with 125 and the scheduler message', async () => {
     const result = await run(['krun.test/fn/unschedulable']);
     assert.equal(result.status, 125);
-    assert.match(result.stderr, /error: no node can run the function's Pod: 0\/1 nodes are available: 1 Insufficient memory/);
+    assert.match(
+      result.stderr,
+      /error: no node can run the function's Pod: 0\/1 nodes are available: 1 Insufficient memory/,
+    );
     assert.match(result.stderr, /KRUN_FN_MEMORY/);
     await nothingLeft();
   });
@@ -182,7 +193,10 @@ describe('krun fn run', () => {
   test('an OOM-killed function exits 137 and says so', async () => {
     const result = await run(['krun.test/fn/oom', '--memory', '64Mi']);
     assert.equal(result.status, 137);
-    assert.match(result.stderr, /error: the function krun\.test\/fn\/oom was killed for using more memory than its limit \(OOMKilled\)/);
+    assert.match(
+      result.stderr,
+      /error: the function krun\.test\/fn\/oom was killed for using more memory than its limit \(OOMKilled\)/,
+    );
     await nothingLeft();
   });
 

@@ -48,7 +48,6 @@ export default class FnRun extends KrunCommand {
       summary: 'Image pull policy: IfNotPresent, Always or Never',
       default: 'missing' as const,
     })(),
-    stdin: Flags.boolean({ summary: 'Send stdin to the function', default: true, allowNo: true }),
     cpu: Flags.string({ summary: 'CPU limit', env: 'KRUN_FN_CPU', default: DEFAULT_CPU }),
     memory: Flags.string({ summary: 'Memory limit (and request)', env: 'KRUN_FN_MEMORY', default: DEFAULT_MEMORY }),
     timeout: duration('Limit of the whole run', 'KRUN_FN_TIMEOUT', DEFAULT_TIMEOUT_MS, '5m'),
@@ -81,7 +80,7 @@ export default class FnRun extends KrunCommand {
         user: parseUser(flags.user),
         mounts: (flags.mount ?? []).map((m) => parseMount(m, ctx.cwd)),
         pull: parsePull(flags.pull),
-        stdin: flags.stdin,
+        stdin: true,
       },
       {
         namespace: flags.namespace,

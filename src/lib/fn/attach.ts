@@ -1,7 +1,7 @@
 // A client for `pods/NAME/attach` over the Kubernetes remote-command WebSocket protocols. Every binary frame starts
 // with its channel: 0 stdin, 1 stdout, 2 stderr, 3 error (a JSON Status), 255 close (v5 only: [255, channel]).
 // Only v5.channel.k8s.io can say "stdin ended" without closing the socket; under v4 the end of stdin would end the
-// session and lose the output, so a run with stdin refuses v4 with a clear error instead of truncating.
+// session and lose the output, so krun refuses v4 with a clear error instead of truncating.
 import type { Readable, Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { PermissionError } from '../errors.ts';
@@ -23,8 +23,8 @@ export interface AttachOptions {
   readonly namespace: string;
   readonly pod: string;
   readonly container: string;
-  /** Sent to the container, then its end (v5 close frame); undefined: no stdin at all. */
-  readonly stdin?: Readable | undefined;
+  /** Sent to the container, then its end (the v5 close frame). */
+  readonly stdin: Readable;
   readonly stdout: Writable;
   readonly stderr: Writable;
   readonly signal: AbortSignal;
@@ -51,8 +51,8 @@ export function reconcile(log: Buffer, attached: Buffer): Buffer {
 function attachUrl(server: string, o: AttachOptions): URL {
   const url = new URL(`/api/v1/namespaces/${o.namespace}/pods/${encodeURIComponent(o.pod)}/attach`, server);
   url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
-  const query = { container: o.container, stdin: String(o.stdin !== undefined), stdout: 'true', stderr: 'true' };
-  for (const [k, v] of Object.entries({ ...query, tty: 'false' })) url.searchParams.set(k, v);
+  const query = { container: o.container, stdin: 'true', stdout: 'true', stderr: 'true', tty: 'false' };
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
   return url;
 }
 
@@ -141,7 +141,7 @@ export async function attach(client: KubeClient, o: AttachOptions): Promise<{ pr
   finished.catch(() => {});
   await Promise.race([new Promise<void>((resolve) => ws.once('open', () => resolve())), finished]);
   o.onOpen?.(ws.protocol);
-  if (o.stdin && ws.protocol !== V5) {
+  if (ws.protocol !== V5) {
     ws.close(1000);
     throw new FnRuntimeError(
       `the API server speaks ${ws.protocol || 'no known remote-command protocol'} for attach, which cannot deliver the end of stdin: the function would never see its input end, or its output would be cut off`,
@@ -162,7 +162,7 @@ export async function attach(client: KubeClient, o: AttachOptions): Promise<{ pr
     }
     for (const f of buffered) queue = queue.then(() => deliver(f.channel, f.data));
   }
-  if (o.stdin) await sendStdin(ws, o.stdin);
+  await sendStdin(ws, o.stdin);
   await finished;
   return { protocol: ws.protocol };
 }

@@ -25,7 +25,9 @@ interface File {
 const VALID_KEY = /^[-._a-zA-Z0-9]+$/;
 
 async function collect(root: string, rel: string, files: File[], budget: { bytes: number }, mount: string) {
-  for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
+  const entries = await readdir(join(root, rel), { withFileTypes: true });
+  // Sorted: the same tree always makes the same ConfigMap.
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const path = rel ? `${rel}/${entry.name}` : entry.name;
     const full = join(root, path);
     const info = entry.isSymbolicLink() ? await stat(full) : await lstat(full);

@@ -68,8 +68,8 @@ export async function buildObjects(
           ...(spec.args.length > 0 ? { args: spec.args } : {}),
           ...(spec.workdir ? { workingDir: spec.workdir } : {}),
           ...(spec.env.length > 0 ? { env: spec.env } : {}),
-          stdin: spec.stdin,
-          stdinOnce: spec.stdin,
+          stdin: true,
+          stdinOnce: true,
           tty: false,
           resources: {
             requests: { cpu: '100m', memory: settings.memory },

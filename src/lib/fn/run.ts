@@ -1,6 +1,7 @@
 // One function run: create the Pod (after its NetworkPolicy and ConfigMaps), wait for it to run, attach, stream
 // stdin in and stdout/stderr out, read the exit code from the Pod's status, and delete everything — on success,
 // failure, timeout and Ctrl-C alike.
+import { Readable } from 'node:stream';
 import { formatDuration } from '../cli/duration.ts';
 import type { KrunContext } from '../context.ts';
 import { PermissionError } from '../errors.ts';
@@ -138,7 +139,7 @@ async function runPod(
     namespace: target.namespace,
     pod: target.name,
     container: target.container,
-    stdin: spec.stdin ? ctx.streams.in : undefined,
+    stdin: spec.stdin ? ctx.streams.in : Readable.from([]),
     stdout: ctx.streams.out,
     stderr: ctx.streams.err,
     signal,

@@ -28,7 +28,10 @@ export interface FnSpec {
   readonly user: { readonly uid: number; readonly gid?: number | undefined };
   readonly mounts: readonly FnMount[];
   readonly pull: PullPolicy;
-  /** Attach stdin and deliver its end (`-i`). */
+  /**
+   * Send this process's stdin (`-i`); false sends an empty stdin. The Pod's stdin is always open and ended by krun:
+   * a function that waits for its input cannot start writing before krun is attached.
+   */
   readonly stdin: boolean;
 }
 

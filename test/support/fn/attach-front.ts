@@ -4,13 +4,14 @@
 // WebSocket protocols v5.channel.k8s.io / v4.channel.k8s.io byte for byte, and `pods/NAME/log`. Both are
 // authorized by the real apiserver first (SelfSubjectAccessReview with the caller's own token), with the verbs the
 // apiserver checks: get and create on pods/attach (1.35+), get on pods/log.
-import { createServer as createHttps, request, type Server } from 'node:https';
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttps, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { createCertificateAuthority } from '../pki.ts';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { KubeAccess } from '../kube.ts';
+import { createCertificateAuthority } from '../pki.ts';
 import type { SimRuntime } from './containers.ts';
 
 export const V5 = 'v5.channel.k8s.io';
@@ -65,11 +66,17 @@ export async function startAttachFront(
 
   const allowed = async (req: IncomingMessage, namespace: string, name: string, sub: string, verbs: string[]) => {
     for (const verb of verbs) {
-      const review = await upstreamJson(upstream, 'POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SelfSubjectAccessReview',
-        spec: { resourceAttributes: { namespace, verb, resource: 'pods', subresource: sub, name } },
-      }, req.headers.authorization);
+      const review = await upstreamJson(
+        upstream,
+        'POST',
+        '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: { namespace, verb, resource: 'pods', subresource: sub, name } },
+        },
+        req.headers.authorization,
+      );
       if (review.status !== 201 || !(review.body as { status?: { allowed?: boolean } }).status?.allowed) {
         return `pods "${name}" is forbidden: cannot ${verb} resource "pods/${sub}" in namespace "${namespace}"`;
       }
@@ -80,7 +87,7 @@ export async function startAttachFront(
   const server: Server = createHttps({ key: leaf.keyPem, cert: leaf.certPem }, async (req, res) => {
     const url = new URL(req.url ?? '/', 'https://front');
     const m = SUBRESOURCE.exec(url.pathname);
-    if (!m || m[3] !== 'log') return forward(req, res);
+    if (m?.[3] !== 'log') return forward(req, res);
     const [, namespace = '', name = ''] = m;
     const denied = await allowed(req, namespace, name, 'log', ['get']);
     if (denied) return status(res, 403, 'Forbidden', denied);
@@ -94,7 +101,7 @@ export async function startAttachFront(
 
   server.on('upgrade', async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const m = SUBRESOURCE.exec(new URL(req.url ?? '/', 'https://front').pathname);
-    if (!m || m[3] !== 'attach') return reject(socket, 404, 'NotFound', 'only pods/attach upgrades here');
+    if (m?.[3] !== 'attach') return reject(socket, 404, 'NotFound', 'only pods/attach upgrades here');
     const [, namespace = '', name = ''] = m;
     const denied = await allowed(req, namespace, name, 'attach', ['get', 'create']);
     if (denied) return reject(socket, 403, 'Forbidden', denied);
@@ -121,7 +128,9 @@ export async function startAttachFront(
 function serve(ws: WebSocket, container: import('./containers.ts').SimContainer, sessions: string[]): void {
   const v5 = ws.protocol === V5;
   sessions.push(ws.protocol);
-  const detach = container.attach((channel, data) => ws.send(Buffer.concat([Buffer.from([channel]), data]), { binary: true }));
+  const detach = container.attach((channel, data) =>
+    ws.send(Buffer.concat([Buffer.from([channel]), data]), { binary: true }),
+  );
   ws.on('message', (frame: Buffer) => {
     const channel = frame[0];
     if (channel === 0) container.writeStdin(frame.subarray(1));

@@ -17,7 +17,13 @@ export const IMAGE_PREFIX = 'krun.test/fn/';
 export const NODE_NAME = 'sim-node';
 
 interface Pod {
-  metadata: { name: string; namespace: string; uid: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+  };
   spec: {
     nodeName?: string;
     containers: {
@@ -219,9 +225,14 @@ export class SimulatedNode {
   }
 
   private async status(name: string, status: Record<string, unknown>): Promise<void> {
-    await this.kube.request('PATCH', `${this.path(name)}/status`, { status }, {
-      contentType: 'application/merge-patch+json',
-    });
+    await this.kube.request(
+      'PATCH',
+      `${this.path(name)}/status`,
+      { status },
+      {
+        contentType: 'application/merge-patch+json',
+      },
+    );
   }
 
   private async names(path: string): Promise<string[]> {
