@@ -245,3 +245,21 @@ describe('krun fn run against an API server without v5.channel.k8s.io', () => {
     assert.deepEqual(await world.names('pods'), []);
   });
 });
+
+describe('krun fn run when the attach stream breaks', () => {
+  let world: FnWorld;
+  before(async () => {
+    world = await fnWorld({ breakStreams: true });
+  });
+  after(() => world?.stop());
+
+  test('a session cut without the final status is an error (125), not a silently short result', async () => {
+    const result = await krun(['fn', 'run', 'krun.test/fn/echo'], {
+      input: RESOURCE_LIST,
+      env: { KUBECONFIG: world.kubeconfig },
+    });
+    assert.equal(result.status, 125);
+    assert.match(result.stderr, /the stream ended without the server's final status; output may be incomplete/);
+    assert.deepEqual(await world.names('pods'), []);
+  });
+});

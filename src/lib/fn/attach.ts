@@ -56,7 +56,8 @@ function attachUrl(server: string, o: AttachOptions): URL {
   return url;
 }
 
-function write(stream: Writable, data: Buffer): Promise<void> {
+/** Writes `data`, resolving at once unless the stream is full, then once it drains (backpressure). */
+export function write(stream: Writable, data: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     if (stream.write(data, (err) => (err ? reject(err) : undefined))) resolve();
     else stream.once('drain', resolve);
@@ -132,8 +133,15 @@ export async function attach(client: KubeClient, o: AttachOptions): Promise<{ pr
     ws.on('close', () => {
       o.signal.removeEventListener('abort', onAbort);
       queue.then(() => {
-        const parsed = status ? (JSON.parse(status) as { status?: string; message?: string }) : undefined;
-        if (parsed?.status === 'Failure') reject(new FnRuntimeError(`${what}: ${parsed.message ?? status}`));
+        // The server ends every attach with a Status on channel 3; without one the stream broke, and the output
+        // may be cut short: that must not pass for the function's complete result.
+        if (!status) {
+          return reject(
+            new FnRuntimeError(`${what}: the stream ended without the server's final status; output may be incomplete`),
+          );
+        }
+        const parsed = JSON.parse(status) as { status?: string; message?: string };
+        if (parsed.status === 'Failure') reject(new FnRuntimeError(`${what}: ${parsed.message ?? status}`));
         else resolve();
       }, reject);
     });
@@ -164,12 +172,16 @@ export async function attach(client: KubeClient, o: AttachOptions): Promise<{ pr
   }
   await sendStdin(ws, o.stdin);
   await finished;
+  await queue; // output buffered before the log was read, if the session ended meanwhile
   return { protocol: ws.protocol };
 }
 
 async function sendStdin(ws: WebSocket, stdin: Readable): Promise<void> {
+  // A function may end without reading all of its input: the session closes, and the rest is not sent.
   const send = (frame: Buffer) =>
-    new Promise<void>((resolve, reject) => ws.send(frame, { binary: true }, (err) => (err ? reject(err) : resolve())));
+    new Promise<void>((resolve, reject) =>
+      ws.send(frame, { binary: true }, (err) => (err && ws.readyState === 1 ? reject(err) : resolve())),
+    );
   for await (const chunk of stdin) {
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     for (let at = 0; at < data.length; at += CHUNK) {

@@ -7,7 +7,7 @@ import type { KrunContext } from '../context.ts';
 import { PermissionError } from '../errors.ts';
 import { collectionPath, type KubeClient, type KubeObject, objectPath } from '../kube/client.ts';
 import { findCluster } from '../run/cluster.ts';
-import { attach } from './attach.ts';
+import { attach, write } from './attach.ts';
 import { FnOomError, FnRuntimeError } from './errors.ts';
 import { buildObjects, CONTAINER } from './objects.ts';
 import { type PodState, waitForPod } from './pod-watch.ts';
@@ -180,10 +180,6 @@ async function containerLog(
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-function write(stream: NodeJS.WritableStream, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => stream.write(data, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Deletes what the run created, newest first, even when the run was interrupted (with its own deadline). */

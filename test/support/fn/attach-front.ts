@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { KubeAccess } from '../kube.ts';
 import { createCertificateAuthority } from '../pki.ts';
-import type { SimRuntime } from './containers.ts';
+import type { SimContainer, SimRuntime } from './containers.ts';
 
 export const V5 = 'v5.channel.k8s.io';
 export const V4 = 'v4.channel.k8s.io';
@@ -30,6 +30,8 @@ export interface AttachFront {
 export interface FrontOptions {
   /** The subprotocols the front accepts, best first; ['v4.channel.k8s.io'] makes it a pre-1.30 server. */
   readonly protocols?: readonly string[];
+  /** Cut every attach session (close without the final Status) once the container has ended: a broken stream. */
+  readonly breakStreams?: boolean;
 }
 
 export async function startAttachFront(
@@ -107,7 +109,7 @@ export async function startAttachFront(
     if (denied) return reject(socket, 403, 'Forbidden', denied);
     const container = runtime.get(namespace, name);
     if (!container?.running) return reject(socket, 400, 'BadRequest', `pod ${name} has no running container`);
-    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, container, sessions));
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, container, sessions, options.breakStreams === true));
   });
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -125,7 +127,7 @@ export async function startAttachFront(
 }
 
 /** One attach session: channel 0 in, 1 and 2 out, the Status on 3 when the container ends, [255, 0] = stdin EOF. */
-function serve(ws: WebSocket, container: import('./containers.ts').SimContainer, sessions: string[]): void {
+function serve(ws: WebSocket, container: SimContainer, sessions: string[], breakStream: boolean): void {
   const v5 = ws.protocol === V5;
   sessions.push(ws.protocol);
   const detach = container.attach((channel, data) =>
@@ -143,6 +145,7 @@ function serve(ws: WebSocket, container: import('./containers.ts').SimContainer,
   });
   void container.exited.then(() => {
     detach();
+    if (breakStream) return ws.terminate();
     const done = JSON.stringify({ metadata: {}, status: 'Success' });
     ws.send(Buffer.concat([Buffer.from([3]), Buffer.from(done)]), { binary: true });
     ws.close(1000);

@@ -16,6 +16,8 @@ export interface Exit {
 export class SimContainer {
   readonly log: Buffer[] = [];
   readonly exited: Promise<Exit>;
+  /** Resolves once the process has written anything. */
+  readonly firstOutput: Promise<void>;
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly sinks = new Set<Sink>();
   private done = false;
@@ -26,7 +28,12 @@ export class SimContainer {
       cwd: FUNCTIONS_DIR,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    let wrote = () => {};
+    this.firstOutput = new Promise((resolve) => {
+      wrote = resolve;
+    });
     const emit = (channel: 1 | 2) => (data: Buffer) => {
+      wrote();
       this.log.push(data);
       for (const sink of this.sinks) sink(channel, data);
     };

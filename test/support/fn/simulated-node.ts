@@ -173,6 +173,9 @@ export class SimulatedNode {
     for (const e of container.env ?? []) env[e.name] = e.value ?? '';
     const script = fn === 'oom' ? 'oom' : fn;
     const proc = this.runtime.start(this.namespace, name, script, container.args ?? [], env);
+    // stderr-first: kubelet reports Running only after the function's startup message is out, so it is written
+    // before anyone can attach, every time (the case krun recovers from the container log).
+    if (fn === 'stderr-first') await proc.firstOutput;
     const startedAt = now();
     await this.status(name, {
       phase: 'Running',
