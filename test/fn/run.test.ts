@@ -163,6 +163,37 @@ describe('krun fn run', () => {
     await nothingLeft();
   });
 
+  test('a mount too big for a ConfigMap is streamed as tar to the init container, then mounted read-only', async () => {
+    const big = join(world.dir, 'big');
+    mkdirSync(join(big, 'sub'), { recursive: true });
+    const bulk = 'x'.repeat(1024 * 1024);
+    writeFileSync(join(big, 'bulk.txt'), bulk);
+    writeFileSync(join(big, 'sub', 'small.txt'), 'small\n');
+    const result = await run(
+      [
+        'krun.test/fn/inspect',
+        `--mount=type=bind,source=${big},target=/big,readonly`,
+        '--',
+        '/big/sub/small.txt',
+        '/big/bulk.txt',
+      ],
+      RESOURCE_LIST,
+      { KRUN_FN_HELPER_IMAGE: 'krun.test/fn/untar' },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout).files, { '/big/sub/small.txt': 'small\n', '/big/bulk.txt': bulk });
+    const name = podName(result.stderr);
+    const seen = world.node.seen.get(name);
+    assert.deepEqual(
+      seen?.configMaps.filter((n) => n.startsWith(name)),
+      [],
+    );
+    const init = seen?.pod.spec.initContainers?.[0];
+    assert.equal(init?.image, 'krun.test/fn/untar');
+    assert.deepEqual(init?.command, ['tar', '-x', '-f', '-', '-C', '/krun-mounts']);
+    await nothingLeft();
+  });
+
   test('a writable mount is refused before anything is created', async () => {
     const result = await run(['krun.test/fn/echo', `--mount=type=bind,source=${world.dir},target=/data`]);
     assert.equal(result.status, 125);

@@ -46,7 +46,13 @@ const KUSTOMIZE = [
   'example.com/echo:v1',
 ];
 
-const SETTINGS = { timeoutMs: 300_000, cpu: '1', memory: '512Mi', serviceAccount: undefined };
+const SETTINGS = {
+  timeoutMs: 300_000,
+  cpu: '1',
+  memory: '512Mi',
+  serviceAccount: undefined,
+  helperImage: 'busybox:1.37',
+};
 
 describe('docker run as kustomize and kpt build it', () => {
   test("kustomize's command line: image, env (-e HOME from the caller), user, network, mount", () => {
@@ -143,7 +149,7 @@ describe('docker run as kustomize and kpt build it', () => {
         metadata: { name: 'krun-fn-0123456789-mount-0', namespace: 'krm-fn', labels },
         immutable: true,
         data: { 'a.yaml': 'a: 1\n' },
-        binaryData: { 'file-1': Buffer.from([0xff, 0x00, 0xfe]).toString('base64') },
+        binaryData: { 'file-2': Buffer.from([0xff, 0x00, 0xfe]).toString('base64') },
       },
       {
         apiVersion: 'networking.k8s.io/v1',
@@ -193,7 +199,7 @@ describe('docker run as kustomize and kpt build it', () => {
             name: 'krun-fn-0123456789-mount-0',
             items: [
               { key: 'a.yaml', path: 'a.yaml', mode: 0o444 },
-              { key: 'file-1', path: 'nested/b.bin', mode: 0o444 },
+              { key: 'file-2', path: 'nested/b.bin', mode: 0o444 },
             ],
           },
         },

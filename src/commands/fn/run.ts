@@ -1,7 +1,13 @@
 import { Args, Flags } from '@oclif/core';
 import { parseDuration } from '../../lib/cli/duration.ts';
 import { KrunCommand } from '../../lib/cli/krun-command.ts';
-import { DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_START_TIMEOUT_MS, DEFAULT_TIMEOUT_MS } from '../../lib/fn/spec.ts';
+import {
+  DEFAULT_CPU,
+  DEFAULT_HELPER_IMAGE,
+  DEFAULT_MEMORY,
+  DEFAULT_START_TIMEOUT_MS,
+  DEFAULT_TIMEOUT_MS,
+} from '../../lib/fn/spec.ts';
 import { contextFlag, kubeconfigFlag } from '../../lib/setup/flags.ts';
 
 const duration = (summary: string, env: string, ms: number, help: string) =>
@@ -62,6 +68,11 @@ export default class FnRun extends KrunCommand {
       env: 'KRUN_FN_SERVICE_ACCOUNT',
     }),
     keep: Flags.boolean({ summary: 'Keep the Pod and its objects afterwards', env: 'KRUN_FN_KEEP' }),
+    'helper-image': Flags.string({
+      summary: 'Image with tar that unpacks mounts too big for a ConfigMap',
+      env: 'KRUN_FN_HELPER_IMAGE',
+      default: DEFAULT_HELPER_IMAGE,
+    }),
     kubeconfig: kubeconfigFlag,
     context: contextFlag,
   };
@@ -92,6 +103,7 @@ export default class FnRun extends KrunCommand {
         memory: flags.memory,
         serviceAccount: flags['service-account'],
         keep: flags.keep,
+        helperImage: flags['helper-image'],
       },
       ctx,
     );

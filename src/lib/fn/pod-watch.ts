@@ -19,6 +19,7 @@ export interface PodStatus {
     readonly message?: string;
     readonly conditions?: readonly { type: string; status: string; reason?: string; message?: string }[];
     readonly containerStatuses?: readonly { readonly name: string; readonly state?: ContainerState }[];
+    readonly initContainerStatuses?: readonly { readonly name: string; readonly state?: ContainerState }[];
   };
 }
 
@@ -39,10 +40,22 @@ const STUCK = new Set([
   'RunContainerError',
 ]);
 
+/** The state of `container` (an init container or a container) as far as krun can act on it. */
 export function podState(pod: PodStatus, container: string, image: string): PodState {
   const status = pod.status ?? {};
-  const state = status.containerStatuses?.find((c) => c.name === container)?.state;
+  const statuses = [...(status.containerStatuses ?? []), ...(status.initContainerStatuses ?? [])];
+  const state = statuses.find((c) => c.name === container)?.state;
   if (state?.terminated) return { kind: 'terminated', ...state.terminated };
+  const failedInit = status.initContainerStatuses?.find((c) => (c.state?.terminated?.exitCode ?? 0) !== 0);
+  if (failedInit) {
+    const t = failedInit.state?.terminated;
+    return {
+      kind: 'failed',
+      error: new FnRuntimeError(
+        `init container ${failedInit.name} failed with status ${t?.exitCode}${t?.reason ? ` (${t.reason})` : ''}: the mounted files did not reach the Pod`,
+      ),
+    };
+  }
   if (status.phase === 'Failed' || status.phase === 'Succeeded') {
     const why = [status.reason, status.message].filter(Boolean).join(': ') || `phase ${status.phase}`;
     return { kind: 'failed', error: new FnRuntimeError(`the function's Pod ended without running it: ${why}`) };

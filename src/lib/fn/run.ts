@@ -9,9 +9,10 @@ import { collectionPath, type KubeClient, type KubeObject, objectPath } from '..
 import { findCluster } from '../run/cluster.ts';
 import { attach, write } from './attach.ts';
 import { FnOomError, FnRuntimeError } from './errors.ts';
-import { buildObjects, CONTAINER } from './objects.ts';
+import { buildObjects, CONTAINER, INIT_CONTAINER } from './objects.ts';
 import { type PodState, waitForPod } from './pod-watch.ts';
 import type { FnSettings, FnSpec } from './spec.ts';
+import { type TarEntry, tarStream } from './tar.ts';
 
 /** Seams for tests. */
 export interface FnDeps {
@@ -69,6 +70,10 @@ export async function runFunction(
     }
     log.debug('created the function Pod', { image: spec.image });
     const target = { namespace, name: objects.name, container: CONTAINER, image: spec.image };
+    if (objects.archive.length > 0) {
+      const init = { ...target, container: INIT_CONTAINER, image: settings.helperImage };
+      await copyMounts(client, init, objects.archive, settings, ctx, signal);
+    }
     return await runPod(client, spec, settings, target, ctx, signal);
   } catch (err) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -85,20 +90,19 @@ export async function runFunction(
   }
 }
 
-async function runPod(
+type Target = { namespace: string; name: string; container: string; image: string };
+
+/** Waits until `target.container` runs or ends, failing fast on what won't resolve itself, and at the timeout. */
+async function waitToStart(
   client: KubeClient,
-  spec: FnSpec,
+  target: Target,
   settings: FnSettings,
-  target: { namespace: string; name: string; container: string; image: string },
-  ctx: KrunContext,
   signal: AbortSignal,
-): Promise<number> {
-  const log = ctx.log.with({ pod: target.name, namespace: target.namespace });
+): Promise<PodState> {
   let last: PodState | undefined;
   const startTimeout = AbortSignal.timeout(settings.startTimeoutMs);
-  let started: PodState;
   try {
-    started = await waitForPod(
+    return await waitForPod(
       client,
       target,
       (s) => s.kind !== 'pending',
@@ -122,6 +126,48 @@ async function runPod(
     }
     throw err;
   }
+}
+
+/** Large mounts: a tar archive over the init container's attach stream, unpacked by `tar -x` into the emptyDirs. */
+async function copyMounts(
+  client: KubeClient,
+  init: Target,
+  archive: readonly TarEntry[],
+  settings: FnSettings,
+  ctx: KrunContext,
+  signal: AbortSignal,
+): Promise<void> {
+  const started = await waitToStart(client, init, settings, signal);
+  if (started.kind === 'failed') throw started.error;
+  if (started.kind === 'running') {
+    ctx.log.debug('copying the mounted files into the Pod', { pod: init.name, entries: archive.length });
+    await attach(client, {
+      namespace: init.namespace,
+      pod: init.name,
+      container: init.container,
+      stdin: Readable.from(tarStream(archive)),
+      stdout: ctx.streams.err,
+      stderr: ctx.streams.err,
+      signal,
+    });
+  }
+  const ended = await waitForPod(client, init, (s) => s.kind === 'terminated', signal);
+  if (ended.kind === 'failed') throw ended.error;
+  if (ended.kind === 'terminated' && ended.exitCode !== 0) {
+    throw new FnRuntimeError(`unpacking the mounted files in the Pod failed with status ${ended.exitCode}`);
+  }
+}
+
+async function runPod(
+  client: KubeClient,
+  spec: FnSpec,
+  settings: FnSettings,
+  target: Target,
+  ctx: KrunContext,
+  signal: AbortSignal,
+): Promise<number> {
+  const log = ctx.log.with({ pod: target.name, namespace: target.namespace });
+  const started = await waitToStart(client, target, settings, signal);
   if (started.kind === 'failed') throw started.error;
   if (started.kind === 'terminated') {
     // It ended before krun could attach (it did not wait for stdin): only its merged log is left.

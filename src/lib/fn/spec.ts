@@ -50,12 +50,15 @@ export interface FnSettings {
   readonly serviceAccount?: string | undefined;
   /** Leave the Pod and its objects in place for debugging. */
   readonly keep: boolean;
+  /** The image with `tar` that unpacks mounts too large for a ConfigMap. */
+  readonly helperImage: string;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 export const DEFAULT_START_TIMEOUT_MS = 2 * 60_000;
 export const DEFAULT_CPU = '1';
 export const DEFAULT_MEMORY = '512Mi';
+export const DEFAULT_HELPER_IMAGE = 'busybox:1.37';
 /** docker's `nobody`: Kubernetes needs numeric ids. */
 export const NOBODY = 65534;
 
@@ -75,6 +78,7 @@ export function settingsFromEnv(env: Env): FnSettings {
     memory: env.KRUN_FN_MEMORY || DEFAULT_MEMORY,
     serviceAccount: env.KRUN_FN_SERVICE_ACCOUNT || undefined,
     keep: env.KRUN_FN_KEEP === '1' || env.KRUN_FN_KEEP === 'true',
+    helperImage: env.KRUN_FN_HELPER_IMAGE || DEFAULT_HELPER_IMAGE,
   };
 }
 

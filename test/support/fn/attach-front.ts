@@ -93,8 +93,11 @@ export async function startAttachFront(
     const [, namespace = '', name = ''] = m;
     const denied = await allowed(req, namespace, name, 'log', ['get']);
     if (denied) return status(res, 403, 'Forbidden', denied);
-    const container = runtime.get(namespace, name);
-    if (!container) return status(res, 400, 'BadRequest', `container "function" in pod "${name}" is waiting to start`);
+    const containerName = url.searchParams.get('container') ?? '';
+    const container = runtime.get(namespace, name, containerName);
+    if (!container) {
+      return status(res, 400, 'BadRequest', `container "${containerName}" in pod "${name}" is waiting to start`);
+    }
     const limit = Number(url.searchParams.get('limitBytes') ?? Number.POSITIVE_INFINITY);
     const log = Buffer.concat(container.log);
     res.writeHead(200, { 'content-type': 'text/plain' });
@@ -102,13 +105,17 @@ export async function startAttachFront(
   });
 
   server.on('upgrade', async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const m = SUBRESOURCE.exec(new URL(req.url ?? '/', 'https://front').pathname);
+    const url = new URL(req.url ?? '/', 'https://front');
+    const m = SUBRESOURCE.exec(url.pathname);
     if (m?.[3] !== 'attach') return reject(socket, 404, 'NotFound', 'only pods/attach upgrades here');
     const [, namespace = '', name = ''] = m;
     const denied = await allowed(req, namespace, name, 'attach', ['get', 'create']);
     if (denied) return reject(socket, 403, 'Forbidden', denied);
-    const container = runtime.get(namespace, name);
-    if (!container?.running) return reject(socket, 400, 'BadRequest', `pod ${name} has no running container`);
+    const containerName = url.searchParams.get('container') ?? '';
+    const container = runtime.get(namespace, name, containerName);
+    if (!container?.running) {
+      return reject(socket, 400, 'BadRequest', `container ${containerName} of pod ${name} is not running`);
+    }
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, container, sessions, options.breakStreams === true));
   });
 

@@ -1,7 +1,7 @@
 // The simulated node's container runtime: a "container" is a local Node process running a KRM function script from
 // test/fixtures/fn. As with a real runtime, its output goes to the container log (stdout and stderr merged, in write
 // order) and to whoever is attached at that moment; nothing is replayed to a later attach. Stdin is held open until
-// the first attach ends it (stdinOnce).
+// the first attach ends it (stdinOnce). Mounts are directories on this machine, named in SIM_MOUNTS.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 
 export const FUNCTIONS_DIR = new URL('../../fixtures/fn/', import.meta.url).pathname;
@@ -71,17 +71,28 @@ export class SimContainer {
   }
 }
 
-/** The containers of the simulated node, by `namespace/pod`. */
+/** The containers of the simulated node, by `namespace/pod/container`. */
 export class SimRuntime {
   readonly containers = new Map<string, SimContainer>();
 
-  get(namespace: string, pod: string): SimContainer | undefined {
-    return this.containers.get(`${namespace}/${pod}`);
+  get(namespace: string, pod: string, container: string): SimContainer | undefined {
+    return this.containers.get(`${namespace}/${pod}/${container}`);
   }
 
-  start(namespace: string, pod: string, script: string, args: readonly string[], env: Record<string, string>) {
+  ofPod(namespace: string, pod: string): SimContainer[] {
+    return [...this.containers].filter(([k]) => k.startsWith(`${namespace}/${pod}/`)).map(([, c]) => c);
+  }
+
+  start(
+    namespace: string,
+    pod: string,
+    name: string,
+    script: string,
+    args: readonly string[],
+    env: Record<string, string>,
+  ): SimContainer {
     const container = new SimContainer(script, args, env);
-    this.containers.set(`${namespace}/${pod}`, container);
+    this.containers.set(`${namespace}/${pod}/${name}`, container);
     return container;
   }
 

@@ -16,6 +16,15 @@ import type { SimRuntime } from './containers.ts';
 export const IMAGE_PREFIX = 'krun.test/fn/';
 export const NODE_NAME = 'sim-node';
 
+interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string }[];
+  volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
+}
+
 interface Pod {
   metadata: {
     name: string;
@@ -26,14 +35,13 @@ interface Pod {
   };
   spec: {
     nodeName?: string;
-    containers: {
+    initContainers?: Container[];
+    containers: Container[];
+    volumes?: {
       name: string;
-      image: string;
-      args?: string[];
-      env?: { name: string; value?: string }[];
-      volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
+      emptyDir?: object;
+      configMap?: { name: string; items?: { key: string; path: string }[] };
     }[];
-    volumes?: { name: string; configMap?: { name: string; items?: { key: string; path: string }[] } }[];
   };
 }
 
@@ -166,13 +174,29 @@ export class SimulatedNode {
       await waiting('ErrImagePull', message);
       return waiting('ImagePullBackOff', `Back-off pulling image "${container.image}"`);
     }
-    const root = mkdtempSync(join(tmpdir(), 'krun-sim-root-'));
+    const root = mkdtempSync(join(tmpdir(), 'krun-sim-pod-'));
     this.roots.push(root);
     await this.materialise(pod, root);
-    const env: Record<string, string> = { SIM_ROOT: root };
-    for (const e of container.env ?? []) env[e.name] = e.value ?? '';
-    const script = fn === 'oom' ? 'oom' : fn;
-    const proc = this.runtime.start(this.namespace, name, script, container.args ?? [], env);
+    for (const init of pod.spec.initContainers ?? []) {
+      const initBase = { name: init.name, image: init.image, imageID: '', restartCount: 0 };
+      const startedAt = now();
+      await this.status(name, {
+        phase: 'Pending',
+        conditions: [scheduled],
+        initContainerStatuses: [{ ...initBase, ready: false, state: { running: { startedAt } } }],
+        containerStatuses: [{ ...base, ready: false, state: { waiting: { reason: 'PodInitializing' } } }],
+      });
+      const { code } = await this.start(pod, init, root).exited;
+      const exitCode = code ?? 137;
+      await this.status(name, {
+        ...(exitCode === 0 ? {} : { phase: 'Failed' }),
+        initContainerStatuses: [
+          { ...initBase, ready: exitCode === 0, state: { terminated: { exitCode, startedAt, finishedAt: now() } } },
+        ],
+      });
+      if (exitCode !== 0) return;
+    }
+    const proc = this.start(pod, container, root);
     // stderr-first: kubelet reports Running only after the function's startup message is out, so it is written
     // before anyone can attach, every time (the case krun recovers from the container log).
     if (fn === 'stderr-first') await proc.firstOutput;
@@ -199,30 +223,46 @@ export class SimulatedNode {
     });
   }
 
+  /**
+   * Runs a container's image script with its command's arguments (after argv[0]) and args, its env, and
+   * SIM_MOUNTS: where each of its mount paths is on this machine (the scripts resolve paths through it).
+   */
+  private start(pod: Pod, container: Container, root: string) {
+    const script = container.image.slice(IMAGE_PREFIX.length).replace(/[:@].*$/, '');
+    const mounts: Record<string, string> = {};
+    for (const m of container.volumeMounts ?? []) {
+      mounts[m.mountPath] = join(root, 'volumes', m.name, m.subPath ?? '');
+    }
+    const env: Record<string, string> = { SIM_MOUNTS: JSON.stringify(mounts) };
+    for (const e of container.env ?? []) env[e.name] = e.value ?? '';
+    const args = [...(container.command?.slice(1) ?? []), ...(container.args ?? [])];
+    return this.runtime.start(this.namespace, pod.metadata.name, container.name, script, args, env);
+  }
+
   /** kubelet's part of a graceful deletion: stop the container, then remove the Pod for good. */
   private async confirmDeletion(pod: Pod): Promise<void> {
     if (!pod.spec.nodeName) return;
-    const container = this.runtime.get(this.namespace, pod.metadata.name);
-    container?.kill();
-    await container?.exited;
+    for (const container of this.runtime.ofPod(this.namespace, pod.metadata.name)) {
+      container.kill();
+      await container.exited;
+    }
     // In the query, not a body: node's https client sends a DELETE body without framing.
     await this.kube.request('DELETE', `${this.path(pod.metadata.name)}?gracePeriodSeconds=0`).catch(() => {});
   }
 
-  /** kubelet's ConfigMap volumes: each item's content at mountPath/path (or at mountPath for a subPath mount). */
+  /** kubelet's volumes: emptyDirs, and ConfigMaps with each item's content at its path. */
   private async materialise(pod: Pod, root: string): Promise<void> {
-    for (const mount of pod.spec.containers[0]?.volumeMounts ?? []) {
-      const volume = pod.spec.volumes?.find((v) => v.name === mount.name);
-      if (!volume?.configMap) continue;
+    for (const volume of pod.spec.volumes ?? []) {
+      const dir = join(root, 'volumes', volume.name);
+      mkdirSync(dir, { recursive: true });
+      if (!volume.configMap) continue;
       const cm = await this.kube.get<{ data?: Record<string, string>; binaryData?: Record<string, string> }>(
         `/api/v1/namespaces/${this.namespace}/configmaps/${volume.configMap.name}`,
       );
       for (const item of volume.configMap.items ?? []) {
-        if (mount.subPath !== undefined && mount.subPath !== item.path) continue;
-        const file = join(root, mount.mountPath, mount.subPath === undefined ? item.path : '');
-        const text = cm.data?.[item.key];
+        const file = join(dir, item.path);
         mkdirSync(dirname(file), { recursive: true });
-        writeFileSync(file, text ?? Buffer.from(cm.binaryData?.[item.key] ?? '', 'base64'));
+        writeFileSync(file, cm.data?.[item.key] ?? Buffer.from(cm.binaryData?.[item.key] ?? '', 'base64'));
       }
     }
   }
