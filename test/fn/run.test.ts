@@ -2,11 +2,14 @@
 // kube-apiserver, driven through their phases by the simulated node; the attach stream and container log from the
 // loopback front speaking the remote-command WebSocket protocol (see test/support/fn).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { krun, spawnKrun } from '../support/cli.ts';
+import { BIN, krun, spawnKrun } from '../support/cli.ts';
+import { waitFor } from '../support/control-plane/wait.ts';
 import { V4 } from '../support/fn/attach-front.ts';
 import { type FnWorld, fnWorld } from '../support/fn/world.ts';
 
@@ -252,6 +255,27 @@ describe('krun fn run', () => {
     krunProcess.child.kill('SIGINT');
     const result = await krunProcess.exited;
     assert.equal(result.status, 130, result.stderr);
+    await nothingLeft();
+  });
+
+  test('Ctrl-C while stdin is still open (a terminal) stops the run too', async () => {
+    const child = spawn(process.execPath, [BIN, 'fn', 'run', 'krun.test/fn/echo'], {
+      env: { ...process.env, CI: 'true', KUBECONFIG: world.kubeconfig, KRUN_VERBOSE: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const exited = once(child, 'close');
+    child.stdin.write('apiVersion: config.kubernetes.io/v1\n');
+    await waitFor('krun attached', async () => (stderr.includes('"message":"attached"') ? true : undefined));
+    child.kill('SIGINT');
+    // A krun stuck reading stdin would never exit: fail instead of hanging.
+    const stuck = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const [status] = await exited;
+    clearTimeout(stuck);
+    assert.equal(status, 130, stderr);
     await nothingLeft();
   });
 });

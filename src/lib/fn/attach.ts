@@ -170,7 +170,8 @@ export async function attach(client: KubeClient, o: AttachOptions): Promise<{ pr
     }
     for (const f of buffered) queue = queue.then(() => deliver(f.channel, f.data));
   }
-  await sendStdin(ws, o.stdin);
+  // Raced with the session: an abort (or a function that ends early) must not wait for more of stdin.
+  await Promise.race([sendStdin(ws, o.stdin), finished]);
   await finished;
   await queue; // output buffered before the log was read, if the session ended meanwhile
   return { protocol: ws.protocol };

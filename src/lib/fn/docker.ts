@@ -4,7 +4,7 @@
 import type { KrunContext } from '../context.ts';
 import { parseDockerRun } from './docker-args.ts';
 import { FnRuntimeError } from './errors.ts';
-import { type FnDeps, runFunction } from './run.ts';
+import { runFunction } from './run.ts';
 import { settingsFromEnv } from './spec.ts';
 
 /** The docker client version the shim reports: recent enough for every tool that checks. */
@@ -47,18 +47,13 @@ function imageList(args: readonly string[]): string {
   return '';
 }
 
-export async function docker(
-  argv: readonly string[],
-  ctx: KrunContext,
-  krunVersion: string,
-  deps: FnDeps = {},
-): Promise<DockerResult> {
+export async function docker(argv: readonly string[], ctx: KrunContext, krunVersion: string): Promise<DockerResult> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
       return {
         output: '',
-        exitCode: await runFunction(parseDockerRun(rest, ctx.env, ctx.cwd), settingsFromEnv(ctx.env), ctx, deps),
+        exitCode: await runFunction(parseDockerRun(rest, ctx.env, ctx.cwd), settingsFromEnv(ctx.env), ctx),
       };
     case 'version':
       return { output: version(rest, krunVersion), exitCode: 0 };

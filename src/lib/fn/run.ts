@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { formatDuration } from '../cli/duration.ts';
 import type { KrunContext } from '../context.ts';
 import { PermissionError } from '../errors.ts';
-import { collectionPath, type KubeClient, type KubeObject, objectPath } from '../kube/client.ts';
+import { collectionPath, KubeClient, type KubeObject, objectPath } from '../kube/client.ts';
 import { findCluster } from '../run/cluster.ts';
 import { attach, write } from './attach.ts';
 import { FnOomError, FnRuntimeError } from './errors.ts';
@@ -14,18 +14,16 @@ import { type PodState, waitForPod } from './pod-watch.ts';
 import type { FnSettings, FnSpec } from './spec.ts';
 import { type TarEntry, tarStream } from './tar.ts';
 
-/** Seams for tests. */
-export interface FnDeps {
-  readonly kube?: () => Promise<KubeClient>;
-}
-
 /** How much of the container log krun reads to recover what was written before it attached. */
 const EARLY_LOG_BYTES = 1024 * 1024;
 
 async function connect(settings: FnSettings, ctx: KrunContext): Promise<KubeClient> {
   const connection = await findCluster(
     {
-      kubeconfig: { value: settings.kubeconfig ?? ctx.env.KUBECONFIG, source: 'KUBECONFIG' },
+      kubeconfig: {
+        value: settings.kubeconfig ?? ctx.env.KUBECONFIG,
+        source: settings.kubeconfig ? '--kubeconfig' : 'KUBECONFIG',
+      },
       context: { value: settings.context, source: '--context' },
     },
     ctx.env,
@@ -35,7 +33,6 @@ async function connect(settings: FnSettings, ctx: KrunContext): Promise<KubeClie
       hints: ['export KUBECONFIG=PATH', '--kubeconfig PATH'],
     });
   }
-  const { KubeClient } = await import('../kube/client.ts');
   return new KubeClient(connection);
 }
 
@@ -50,13 +47,8 @@ function rbacHint(err: unknown, namespace: string): unknown {
 }
 
 /** Runs the function and returns its exit code; throws FnRuntimeError (125) when it could not be run. */
-export async function runFunction(
-  spec: FnSpec,
-  settings: FnSettings,
-  ctx: KrunContext,
-  deps: FnDeps = {},
-): Promise<number> {
-  const client = await (deps.kube ?? (() => connect(settings, ctx)))();
+export async function runFunction(spec: FnSpec, settings: FnSettings, ctx: KrunContext): Promise<number> {
+  const client = await connect(settings, ctx);
   const namespace = settings.namespace ?? client.connection.namespace ?? 'default';
   const objects = await buildObjects(spec, settings, namespace);
   const log = ctx.log.with({ pod: objects.name, namespace });
