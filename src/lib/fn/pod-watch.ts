@@ -58,7 +58,7 @@ export function podState(pod: PodStatus, container: string, image: string): PodS
   }
   if (status.phase === 'Failed' || status.phase === 'Succeeded') {
     const why = [status.reason, status.message].filter(Boolean).join(': ') || `phase ${status.phase}`;
-    return { kind: 'failed', error: new FnRuntimeError(`the function's Pod ended without running it: ${why}`) };
+    return { kind: 'failed', error: new FnRuntimeError(`the function's Pod failed: ${why}`) };
   }
   const waiting = state?.waiting;
   if (waiting?.reason && STUCK.has(waiting.reason)) {
