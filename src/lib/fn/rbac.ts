@@ -35,13 +35,14 @@ export function fnRbacObjects(o: Pick<FnRbacOptions, 'namespace' | 'serviceAccou
       hints: ['--service-account argocd:argocd-repo-server'],
     });
   }
-  const metadata = { name: o.name, namespace: o.namespace, labels: { 'app.kubernetes.io/managed-by': 'krun' } };
+  // One object each: shared, YAML output would print them as an anchor and an alias.
+  const metadata = () => ({ name: o.name, namespace: o.namespace, labels: { 'app.kubernetes.io/managed-by': 'krun' } });
   return [
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata, rules: FN_RULES },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: metadata(), rules: FN_RULES },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
-      metadata,
+      metadata: metadata(),
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: o.name },
       subjects: [{ kind: 'ServiceAccount', name: saName, namespace: saNamespace }],
     },
