@@ -1,16 +1,17 @@
 // The docker command lines kustomize v5.5 and kpt build (captured from the real tools, see
 // shared reference krm-and-runtime.md §2.2 and §2.5), as the Pod krun makes of them.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { reconcile } from '../../src/lib/fn/attach.ts';
 import { parseDockerRun } from '../../src/lib/fn/docker-args.ts';
 import { FnRuntimeError } from '../../src/lib/fn/errors.ts';
 import { buildObjects } from '../../src/lib/fn/objects.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'krun-fn-unit-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 mkdirSync(join(dir, 'app', 'data', 'nested'), { recursive: true });
 writeFileSync(join(dir, 'app', 'data', 'a.yaml'), 'a: 1\n');
 writeFileSync(join(dir, 'app', 'data', 'nested', 'b.bin'), Buffer.from([0xff, 0x00, 0xfe]));

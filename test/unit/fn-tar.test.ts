@@ -2,10 +2,10 @@
 // what matters; the Pod runs busybox tar), and the large-mount Pod layout that uses them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { MAX_CONFIGMAP_BYTES } from '../../src/lib/fn/mounts.ts';
 import { buildObjects } from '../../src/lib/fn/objects.ts';
 import { tarStream } from '../../src/lib/fn/tar.ts';
@@ -22,6 +22,7 @@ describe('the mount archive', () => {
   test('GNU tar extracts exactly the files, directories, contents and modes', async () => {
     assert.ok(existsSync(TAR), `${TAR} is needed to check the archive format: apt-get install tar`);
     const dir = mkdtempSync(join(tmpdir(), 'krun-fn-tar-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
     const src = join(dir, 'src');
     const longDir = `${'d'.repeat(90)}/${'e'.repeat(60)}`;
     mkdirSync(join(src, longDir), { recursive: true });

@@ -10,7 +10,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { TestKube } from '../kube.ts';
+import { KubeStatusError, type TestKube } from '../kube.ts';
 import type { SimRuntime } from './containers.ts';
 
 export const IMAGE_PREFIX = 'krun.test/fn/';
@@ -111,7 +111,9 @@ export class SimulatedNode {
             this.work = this.work
               .then(() => this.handle(event.type, event.object))
               .catch((err: Error) => {
-                if (!this.stopped) this.errors.push(err);
+                // krun may delete a Pod while the node is still driving it (it fails fast on pull errors).
+                const gone = err instanceof KubeStatusError && (err.status === 404 || err.status === 409);
+                if (!this.stopped && !gone) this.errors.push(err);
               });
           });
           res.on('end', resolve);
@@ -218,7 +220,7 @@ export class SimulatedNode {
         ],
       }).catch((err: Error) => {
         // The Pod may already be gone (deleted while its process ended).
-        if (!/404/.test(err.message)) this.errors.push(err);
+        if (!(err instanceof KubeStatusError && err.status === 404)) this.errors.push(err);
       });
     });
   }

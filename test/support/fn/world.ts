@@ -54,6 +54,8 @@ export async function fnWorld(options: FrontOptions = {}): Promise<FnWorld> {
       await node.stop();
       await front.close();
       rmSync(dir, { recursive: true, force: true });
+      // A node that failed to drive a Pod makes krun's failures look like krun's fault: say so instead.
+      if (node.errors.length > 0) throw new Error(`the simulated node failed: ${node.errors.map((e) => e.message)}`);
     },
   };
 }
