@@ -12,6 +12,7 @@ import { BIN, krun, spawnKrun } from '../support/cli.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
 import { V4 } from '../support/fn/attach-front.ts';
 import { type FnWorld, fnWorld } from '../support/fn/world.ts';
+import { writeKubeconfig } from '../support/kubeconfig.ts';
 
 const RESOURCE_LIST = `apiVersion: config.kubernetes.io/v1
 kind: ResourceList
@@ -277,6 +278,30 @@ describe('krun fn run', () => {
     clearTimeout(stuck);
     assert.equal(status, 130, stderr);
     await nothingLeft();
+  });
+});
+
+describe('krun fn run against the real apiserver alone (no kubelet behind it)', () => {
+  let world: FnWorld;
+  before(async () => {
+    world = await fnWorld();
+  });
+  after(() => world?.stop());
+
+  test("the apiserver's own attach refusal is reported (125) and the Pod is deleted", async () => {
+    // Straight to the apiserver, not the front: it authorizes the attach, then cannot reach the Pod's kubelet.
+    const direct = writeKubeconfig(join(world.dir, 'direct.kubeconfig'), world.kube.access, world.namespace);
+    const result = await krun(['fn', 'run', 'krun.test/fn/sleep'], {
+      input: RESOURCE_LIST,
+      env: { KUBECONFIG: direct },
+    });
+    assert.equal(result.status, 125, result.stderr);
+    assert.match(
+      result.stderr,
+      /^error: attach to pods\/krun-fn-[0-9a-f]+ in namespace fn-[0-9a-f]+ failed: .*sim-node/m,
+    );
+    assert.deepEqual(world.front.sessions, []);
+    assert.deepEqual(await world.names('pods'), []);
   });
 });
 
