@@ -41,6 +41,7 @@ export default class FnRun extends KrunCommand {
     network: Flags.option({
       options: ['none', 'host', 'bridge'] as const,
       summary: 'none: a NetworkPolicy denies all traffic; host, bridge: the Pod network',
+      env: 'KRUN_FN_NETWORK',
       default: 'none' as const,
     })(),
     mount: Flags.string({
@@ -48,10 +49,11 @@ export default class FnRun extends KrunCommand {
       multiple: true,
     }),
     env: Flags.string({ char: 'e', summary: 'NAME=VALUE, or NAME to pass this variable', multiple: true }),
-    user: Flags.string({ summary: 'nobody, UID or UID:GID (numeric)', default: 'nobody' }),
+    user: Flags.string({ summary: 'nobody, UID or UID:GID (numeric)', env: 'KRUN_FN_USER', default: 'nobody' }),
     pull: Flags.option({
       options: ['missing', 'always', 'never'] as const,
       summary: 'Image pull policy: IfNotPresent, Always or Never',
+      env: 'KRUN_FN_PULL',
       default: 'missing' as const,
     })(),
     cpu: Flags.string({ summary: 'CPU limit', env: 'KRUN_FN_CPU', default: DEFAULT_CPU }),
