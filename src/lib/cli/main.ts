@@ -3,9 +3,9 @@ import { report } from './report.ts';
 
 export async function main(argv: readonly string[], root: string): Promise<number> {
   const { run, flush } = await import('@oclif/core');
+  const { commandLine } = await import('./command-line.ts');
   try {
-    // `krun docker …` passes docker's own arguments through: behind `--`, oclif looks for no --help or --version.
-    await run(argv[0] === 'docker' && argv[1] !== '--help' ? ['docker', '--', ...argv.slice(1)] : [...argv], root);
+    await run(commandLine(argv), root);
     await flush();
     return 0;
   } catch (err) {
