@@ -20,7 +20,10 @@ export interface FnWorld {
   readonly kubeconfig: string;
   /** A kubeconfig through the front that authenticates with `token`. */
   kubeconfigFor(token: string, name: string): string;
-  /** Names of objects of a collection left in the namespace. */
+  /**
+   * Names of krun's objects of a collection in the namespace that nobody has deleted. A Pod krun deleted may still
+   * exist, marked for deletion, until the node confirms it (asynchronously, as kubelet does): it does not count.
+   */
   names(collection: 'pods' | 'configmaps' | 'networkpolicies'): Promise<string[]>;
   stop(): Promise<void>;
 }
@@ -45,10 +48,10 @@ export async function fnWorld(options: FrontOptions = {}): Promise<FnWorld> {
     kubeconfigFor,
     names: async (collection) => {
       const group = collection === 'networkpolicies' ? '/apis/networking.k8s.io/v1' : '/api/v1';
-      const list = await kube.get<{ items: { metadata: { name: string } }[] }>(
+      const list = await kube.get<{ items: { metadata: { name: string; deletionTimestamp?: string } }[] }>(
         `${group}/namespaces/${namespace}/${collection}?labelSelector=app.kubernetes.io/managed-by%3Dkrun`,
       );
-      return list.items.map((i) => i.metadata.name);
+      return list.items.filter((i) => !i.metadata.deletionTimestamp).map((i) => i.metadata.name);
     },
     stop: async () => {
       await node.stop();
