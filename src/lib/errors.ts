@@ -6,6 +6,8 @@ export const ExitCode = {
   ok: 0,
   failure: 1,
   usage: 2,
+  /** `fn run`, `docker run`: the function's Pod could not be run (docker's own code for "the daemon failed"). */
+  fnRuntime: 125,
   interrupted: 130,
   transport: 255,
 } as const;

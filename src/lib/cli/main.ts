@@ -1,13 +1,14 @@
 // The CLI entry point behind bin/run.js and the bundle: runs oclif and maps every outcome to an exit status in one
 // place.
 import type { Interfaces } from '@oclif/core';
+import { commandLine } from './command-line.ts';
 import { report } from './report.ts';
 
 /** `root` is the package root (bin/run.js passes its import.meta.url); the bundle passes a preloaded plugin. */
 export async function main(argv: readonly string[], root: string | Interfaces.LoadOptions): Promise<number> {
   const { run, flush } = await import('@oclif/core');
   try {
-    await run([...argv], root);
+    await run(commandLine(argv), root);
     await flush();
     return 0;
   } catch (err) {

@@ -13,10 +13,16 @@ declare module 'ws' {
     servername?: string;
     handshakeTimeout?: number;
     createConnection?: (options: object) => Duplex;
+    cert?: string;
+    key?: string;
+    rejectUnauthorized?: boolean;
   }
 
   export class WebSocket extends EventEmitter {
     constructor(address: string | URL, options?: ClientOptions);
+    constructor(address: string | URL, protocols: string[], options?: ClientOptions);
+    /** The subprotocol the server selected ('' when none). */
+    readonly protocol: string;
     readonly readyState: 0 | 1 | 2 | 3;
     readonly bufferedAmount: number;
     readonly isPaused: boolean;
@@ -41,6 +47,7 @@ declare module 'ws' {
     noServer: true;
     perMessageDeflate?: boolean;
     maxPayload?: number;
+    handleProtocols?: (protocols: Set<string>, req: IncomingMessage) => string | false;
   }
 
   export class WebSocketServer extends EventEmitter {

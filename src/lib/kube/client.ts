@@ -1,6 +1,7 @@
 // A small Kubernetes REST client for the launcher's handful of calls (ConfigMaps, Secrets, TokenRequest). It loads
 // nothing beyond node:https, so `krun run` starts fast, and turns API failures into errors that say what to fix.
 import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'node:https';
 import { KrunError, PermissionError } from '../errors.ts';
 import type { KubeConnection } from './kubeconfig.ts';
@@ -71,6 +72,8 @@ const PLURALS: Readonly<Record<string, string>> = {
   RuntimeClass: 'runtimeclasses',
   Job: 'jobs',
   DaemonSet: 'daemonsets',
+  Pod: 'pods',
+  NetworkPolicy: 'networkpolicies',
 };
 
 /** The REST path of a kind's collection: `/api/v1/namespaces/ns/services`, `/apis/rbac…/clusterroles`. */
@@ -115,7 +118,8 @@ export class KubeClient {
     });
   }
 
-  private async bearer(): Promise<string | undefined> {
+  /** The bearer token of this connection, if it uses one (read fresh: token files rotate). */
+  async bearer(): Promise<string | undefined> {
     if (this.connection.tokenProvider) return this.connection.tokenProvider();
     if (this.connection.tokenFile) return (await readFile(this.connection.tokenFile, 'utf8')).trim();
     return this.connection.token;
@@ -163,6 +167,44 @@ export class KubeClient {
       req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 30_000} ms`)));
       req.on('error', (err) => reject(options.signal?.aborted ? options.signal.reason : this.unreachable(err)));
       req.end(payload);
+    });
+  }
+
+  /**
+   * A GET whose 2xx body is returned unread, for watches and logs that stream for as long as the server keeps them
+   * open. Errors are the same typed errors as request()'s.
+   */
+  async stream(path: string, options: Pick<RequestOptions, 'signal'> = {}): Promise<IncomingMessage> {
+    const token = await this.bearer();
+    return new Promise((resolve, reject) => {
+      const req = request(
+        new URL(path, this.connection.server),
+        {
+          agent: this.agent,
+          ...(options.signal ? { signal: options.signal } : {}),
+          headers: {
+            accept: 'application/json',
+            'user-agent': 'krun',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+        },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve(res);
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            let body: KubeStatus | undefined;
+            try {
+              body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeStatus;
+            } catch {}
+            reject(this.apiError('GET', path, status, body));
+          });
+        },
+      );
+      req.on('error', (err) => reject(options.signal?.aborted ? options.signal.reason : this.unreachable(err)));
+      req.end();
     });
   }
 
