@@ -209,6 +209,17 @@ describe('the standalone executable runs with no Node and no node_modules', () =
     );
   });
 
+  test('a symlink named docker is the KRM function shim, as kustomize and kpt call it', async () => {
+    const docker = join(dirname(sea), 'docker');
+    symlinkSync(sea, docker);
+    const r = await exec(docker, ['version', '--format', '{{.Client.Version}}'], env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.toString(), (await krun(['docker', 'version', '--format', '{{.Client.Version}}'])).stdout);
+    const refused = await exec(docker, ['ps'], env);
+    assert.equal(refused.status, 125);
+    assert.match(refused.stderr.toString(), /ps/);
+  });
+
   test('krun autocomplete prints the same script as the development build', async () => {
     const r = await exec(sea, ['autocomplete', 'bash'], env);
     assert.equal(r.status, 0, r.stderr);
