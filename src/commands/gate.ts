@@ -70,7 +70,6 @@ answers 503) and lets open tunnels finish within the grace period.`;
     }),
     keepalive: duration('Ping interval of the connections to Cloud Run', 'KRUN_GATE_KEEPALIVE', '30s'),
     'hello-timeout': duration('How long a client may take to send its ClientHello', 'KRUN_GATE_HELLO_TIMEOUT', '10s'),
-    resync: duration('How often the registrations are listed again', 'KRUN_GATE_RESYNC', '30s'),
     'mesh-env-interval': duration('How often mesh-env is reconciled', 'KRUN_GATE_MESH_ENV_INTERVAL', '1m'),
     'mesh-env-namespace': Flags.string({
       summary: 'Namespace of the mesh-env the gate keeps current; none: leave it alone',
@@ -98,7 +97,6 @@ answers 503) and lets open tunnels finish within the grace period.`;
         maxStreams: flags['max-streams-per-connection'],
         keepAliveMs: flags.keepalive,
         helloTimeoutMs: flags['hello-timeout'],
-        resyncMs: flags.resync,
         meshEnvIntervalMs: flags['mesh-env-interval'],
         meshEnvNamespace: meshEnv === 'none' ? undefined : meshEnv,
         graceMs: flags['grace-period'],

@@ -22,7 +22,6 @@ export interface GateCommandOptions {
   readonly maxStreams: number;
   readonly keepAliveMs: number;
   readonly helloTimeoutMs: number;
-  readonly resyncMs: number;
   readonly meshEnvIntervalMs: number;
   /** Where mesh-env lives; undefined leaves mesh-env alone. */
   readonly meshEnvNamespace?: string | undefined;
@@ -53,7 +52,6 @@ export async function runGate(options: GateCommandOptions, ctx: KrunContext): Pr
     client,
     log,
     clock: ctx.clock,
-    resyncMs: options.resyncMs,
     nameFallback: options.nameFallback,
     signal: stop.signal,
   });

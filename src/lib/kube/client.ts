@@ -1,6 +1,7 @@
 // A small Kubernetes REST client for the launcher's handful of calls (ConfigMaps, Secrets, TokenRequest). It loads
 // nothing beyond node:https, so `krun run` starts fast, and turns API failures into errors that say what to fix.
 import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'node:https';
 import { KrunError, PermissionError } from '../errors.ts';
 import type { KubeConnection } from './kubeconfig.ts';
@@ -123,9 +124,7 @@ export class KubeClient {
 
   async request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
     const token = await this.bearer();
-    // Keep the server's own path (the Connect Gateway's, a proxy's), as kubectl does.
-    const base = new URL(this.connection.server);
-    const url = new URL(`${base.pathname.replace(/\/+$/, '')}${path}`, base);
+    const url = this.url(path);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
       const req = request(
@@ -163,6 +162,44 @@ export class KubeClient {
       req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 30_000} ms`)));
       req.on('error', (err) => reject(options.signal?.aborted ? options.signal.reason : this.unreachable(err)));
       req.end(payload);
+    });
+  }
+
+  /**
+   * A GET whose answer is a stream (a watch): the response once the server answered 2xx, API errors as `request`
+   * gives them. With `idleMs`, a response that sends nothing for that long is torn down (a connection that died
+   * silently).
+   */
+  async stream(path: string, options: { readonly signal?: AbortSignal; readonly idleMs?: number } = {}) {
+    const token = await this.bearer();
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(this.url(path), {
+        agent: this.agent,
+        ...(options.signal ? { signal: options.signal } : {}),
+        headers: {
+          accept: 'application/json',
+          'user-agent': 'krun',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+      });
+      if (options.idleMs) {
+        req.setTimeout(options.idleMs, () => req.destroy(new Error(`nothing received for ${options.idleMs} ms`)));
+      }
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(res);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let body: KubeStatus | undefined;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeStatus;
+          } catch {}
+          reject(this.apiError('GET', path, status, body));
+        });
+      });
+      req.on('error', (err) => reject(options.signal?.aborted ? options.signal.reason : this.unreachable(err)));
+      req.end();
     });
   }
 
@@ -215,6 +252,12 @@ export class KubeClient {
 
   close(): void {
     this.agent.destroy();
+  }
+
+  /** The server's own path (the Connect Gateway's, a proxy's) is kept, as kubectl does. */
+  private url(path: string): URL {
+    const base = new URL(this.connection.server);
+    return new URL(`${base.pathname.replace(/\/+$/, '')}${path}`, base);
   }
 
   private unreachable(err: Error): KrunError {
