@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { parseDuration } from '../lib/cli/duration.ts';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
-import { DEFAULT_ADMIN_PORT, DEFAULT_TARGET } from '../lib/gate/defaults.ts';
+import { DEFAULT_ADMIN_PORT, DEFAULT_TARGET, TUNNEL_METHODS, type TunnelMethod } from '../lib/gate/defaults.ts';
 import { contextFlag, kubeconfigFlag } from '../lib/setup/flags.ts';
 import { GATE_PORT, ISTIO_SYSTEM } from '../lib/setup/names.ts';
 
@@ -62,6 +62,12 @@ answers 503) and lets open tunnels finish within the grace period.`;
       env: 'KRUN_GATE_TARGET',
       default: DEFAULT_TARGET,
     }),
+    'tunnel-method': Flags.string({
+      summary: 'post: POST /_hbone/TARGET (passes Cloud Run); connect: HTTP/2 CONNECT',
+      env: 'KRUN_GATE_TUNNEL_METHOD',
+      options: [...TUNNEL_METHODS],
+      default: 'post',
+    }),
     'max-streams-per-connection': Flags.integer({
       summary: 'Tunnels per HTTP/2 connection before another opens',
       env: 'KRUN_GATE_MAX_STREAMS',
@@ -94,6 +100,7 @@ answers 503) and lets open tunnels finish within the grace period.`;
         listen: { host: flags.address, port: flags.port },
         admin: { host: flags.address, port: flags['admin-port'] },
         target: flags.target,
+        tunnelMethod: flags['tunnel-method'] as TunnelMethod,
         maxStreams: flags['max-streams-per-connection'],
         keepAliveMs: flags.keepalive,
         helloTimeoutMs: flags['hello-timeout'],

@@ -9,6 +9,8 @@ import { meshEnvChanges } from '../../src/lib/gate/mesh-env.ts';
 import { Metrics } from '../../src/lib/gate/metrics.ts';
 import { RefusalLog } from '../../src/lib/gate/refusal-log.ts';
 import { cloudRunOrigin, Registry } from '../../src/lib/gate/registry.ts';
+import { refreshedAhead } from '../../src/lib/gate/token-refresh.ts';
+import { tunnelRequest } from '../../src/lib/gate/tunnel-method.ts';
 import { parseMeshSni } from '../../src/lib/gate/sni.ts';
 import { TargetTable } from '../../src/lib/hbone/targets.ts';
 import type { KubeClient, KubeObject } from '../../src/lib/kube/client.ts';
@@ -153,6 +155,62 @@ describe('gate units', () => {
     } finally {
       mock.timers.reset();
     }
+  });
+
+  test('ID tokens: handed out from the cache, refreshed in the background after 80% of their life, never stale', async () => {
+    // Tokens with a 100 s lifetime; the clock is the test's.
+    let now = 1_000_000;
+    const clock = { now: () => new Date(now), sleep: async () => {} };
+    let minted = 0;
+    let fail = false;
+    const jwt = (n: number) => {
+      const claims = Buffer.from(JSON.stringify({ iat: 1000, exp: 1100, n })).toString('base64url');
+      return `e30.${claims}.sig`;
+    };
+    const source = {
+      token: async () => {
+        if (fail) throw new Error('metadata server down');
+        minted += 1;
+        return jwt(minted);
+      },
+    };
+    const warnings: string[] = [];
+    const log = { ...silentLogger, warn: (m: string) => warnings.push(m) } as Logger;
+    const tokens = refreshedAhead(source, clock, log, 'https://a');
+    assert.equal(await tokens.token(), jwt(1));
+    now += 79_000;
+    assert.equal(await tokens.token(), jwt(1), 'cached before 80%');
+    assert.equal(minted, 1);
+    // After 80%: the current token now, a new one fetched behind it for the next tunnel.
+    now += 2_000;
+    assert.equal(await tokens.token(), jwt(1));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(minted, 2);
+    assert.equal(await tokens.token(), jwt(2));
+    // A refresh that fails while the token is still good costs nothing but a warning.
+    now += 85_000;
+    fail = true;
+    assert.equal(await tokens.token(), jwt(2));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, ['cannot refresh the ID token; the current one is still valid']);
+    // In its last 5% it is not handed out: the tunnel waits for a new one (or fails with the source's error).
+    now += 12_000;
+    await assert.rejects(tokens.token(), /metadata server down/);
+    fail = false;
+    assert.equal(await tokens.token(), jwt(3));
+  });
+
+  test('tunnel requests: POST /_hbone/TARGET, or CONNECT with the target as authority', () => {
+    assert.deepEqual(tunnelRequest('post', 'https://a.run.app', '15003'), {
+      headers: { ':method': 'POST', ':path': '/_hbone/15003', 'content-type': 'application/octet-stream' },
+      describe: 'https://a.run.app/_hbone/15003',
+    });
+    assert.deepEqual(tunnelRequest('connect', 'https://a.run.app', '15003'), {
+      headers: { ':method': 'CONNECT', ':authority': '127.0.0.1:15003' },
+      describe: 'CONNECT 127.0.0.1:15003 at https://a.run.app',
+    });
+    assert.equal(tunnelRequest('connect', 'https://a', '10.0.0.1:8080').headers[':authority'], '10.0.0.1:8080');
+    assert.throws(() => tunnelRequest('connect', 'https://a', 'mesh'), /needs --target as a port or host:port/);
   });
 
   test('mesh-env: only keys with a value that differs', () => {

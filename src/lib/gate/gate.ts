@@ -7,6 +7,7 @@ import { splice } from '../hbone/pipe.ts';
 import type { TokenSource } from '../hbone/token.ts';
 import type { Logger } from '../log/logger.ts';
 import { listenOn } from '../net/listen.ts';
+import type { TunnelMethod } from './defaults.ts';
 import { REFUSAL_LOG } from './defaults.ts';
 import type { Metrics } from './metrics.ts';
 import { ConnectionPool, TunnelError } from './pool.ts';
@@ -21,6 +22,8 @@ export interface GateOptions {
   readonly tokensFor: (origin: string) => TokenSource;
   /** The HBONE target of the tunnels: what `/_hbone/<target>` the workload serves the mesh port as. */
   readonly target: string;
+  /** POST /_hbone/TARGET unless told otherwise. */
+  readonly tunnelMethod?: TunnelMethod;
   readonly maxStreams: number;
   readonly keepAliveMs: number;
   readonly helloTimeoutMs: number;
@@ -74,6 +77,7 @@ export async function startGate(options: GateOptions): Promise<Gate> {
       pool = new ConnectionPool({
         origin,
         target: options.target,
+        ...(options.tunnelMethod ? { method: options.tunnelMethod } : {}),
         tokens: options.tokensFor(origin),
         log,
         maxStreams: options.maxStreams,
