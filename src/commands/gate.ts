@@ -34,6 +34,7 @@ answers 503) and lets open tunnels finish within the grace period.`;
     '# What the Deployment that krun setup-cluster installs runs\n<%= config.bin %> <%= command.id %>',
     '# Outside the cluster, against the current kubeconfig context, on loopback only\n<%= config.bin %> <%= command.id %> --address 127.0.0.1 --admin-port 9090',
     '# Also route Services named like a URL prefix, as the original did\n<%= config.bin %> <%= command.id %> --name-fallback',
+    "# Tunnel with HTTP/2 CONNECT, to krun run reached without Cloud Run's front end\n<%= config.bin %> <%= command.id %> --tunnel-method connect --target 15003",
   ];
 
   static override flags = {
