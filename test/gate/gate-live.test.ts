@@ -131,8 +131,11 @@ after(async () => {
   await proxy.close();
 });
 
-/** The registrations count the gate logged last. */
-const registrationsLogged = () => gate.logs('registrations').at(-1)?.hosts;
+/** The registered hosts the gate logged last. */
+const registrationsLogged = () => Number(gate.logs('registrations').at(-1)?.hosts);
+/** Until the gate logged `hosts` registered hosts (a registration is two: its Service and its ServiceEntry). */
+const registrations = (hosts: number) =>
+  waitFor(`${hosts} registered hosts`, async () => (registrationsLogged() === hosts ? true : undefined));
 
 describe('krun gate, live', () => {
   test('registrations are followed by watch: a new one is routed, a deleted one refused', async () => {
@@ -141,12 +144,11 @@ describe('krun gate, live', () => {
     // When a service is registered while the gate runs
     await register('late', runService('late'));
     // Then its watch events reach the gate (nothing lists again: the gate has no resync) and it is routed
-    await waitFor('the new registration', async () => (registrationsLogged() !== before ? true : undefined));
+    await registrations(before + 2);
     await roundTrip(gate.port, 'late');
     // When it is unregistered, the next connection is refused
-    const withLate = registrationsLogged();
     await register('late', undefined);
-    await waitFor('the deletion', async () => (registrationsLogged() !== withLate ? true : undefined));
+    await registrations(before);
     assert.equal(await refusedHandshake(gate.port, sni('late')), 'ECONNRESET');
     const line = gate.logs('connection closed').find((l) => l.sni === sni('late'));
     assert.equal(line?.detail, `no registration for ${host('late')} (krun register late -n ${ns})`);
@@ -165,9 +167,7 @@ describe('krun gate, live', () => {
     assert.equal(registrationsLogged(), before, 'nothing reaches the gate while the proxy refuses');
     proxy.resume();
     // Then it reconnects (with backoff: several attempts failed) and routes what was registered meanwhile
-    await waitFor('the registration made during the outage', async () =>
-      registrationsLogged() !== before ? true : undefined,
-    );
+    await registrations(before + 2);
     const retries = gate.logs('watch broken; reconnecting').slice(broken);
     assert.ok(retries.length >= 2, `reconnect attempts: ${retries.length}`);
     const delays = retries.filter((l) => l.resource === '/api/v1/services').map((l) => Number(l.retryInMs));
