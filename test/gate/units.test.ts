@@ -158,13 +158,13 @@ describe('gate units', () => {
   });
 
   test('ID tokens: handed out from the cache, refreshed in the background after 80% of their life, never stale', async () => {
-    // Tokens with a 100 s lifetime; the clock is the test's.
+    // Tokens with a 101 s lifetime (100 s once the second iat may have been rounded down by); the clock is the test's.
     let now = 1_000_000;
     const clock = { now: () => new Date(now), sleep: async () => {} };
     let minted = 0;
     let fail = false;
     const jwt = (n: number) => {
-      const claims = Buffer.from(JSON.stringify({ iat: 1000, exp: 1100, n })).toString('base64url');
+      const claims = Buffer.from(JSON.stringify({ iat: 1000, exp: 1101, n })).toString('base64url');
       return `e30.${claims}.sig`;
     };
     const source = {

@@ -13,7 +13,7 @@ import { TransportError } from '../errors.ts';
 import type { TokenSource } from '../hbone/token.ts';
 import type { Logger } from '../log/logger.ts';
 import type { TunnelMethod } from './defaults.ts';
-import { tunnelRequest } from './tunnel-method.ts';
+import { type TunnelRequest, tunnelRequest } from './tunnel-method.ts';
 
 export interface PoolOptions {
   /** `https://service-host`. */
@@ -72,12 +72,14 @@ function refusal(status: number, url: string, method: TunnelMethod): TunnelError
 
 export class ConnectionPool {
   readonly #options: PoolOptions;
+  readonly #tunnel: TunnelRequest;
   readonly #connections: Connection[] = [];
   #connecting: Promise<Connection> | undefined;
   #closed = false;
 
   constructor(options: PoolOptions) {
     this.#options = options;
+    this.#tunnel = tunnelRequest(options.method ?? 'post', options.origin, options.target);
   }
 
   /** HTTP/2 connections open now. */
@@ -90,13 +92,12 @@ export class ConnectionPool {
     const token = await this.#options.tokens.token().catch((err: Error) => {
       throw new TunnelError(err.message, 'token', err);
     });
-    const request = tunnelRequest(this.#options.method ?? 'post', this.#options.origin, this.#options.target);
-    const headers = { ...request.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) };
+    const headers = { ...this.#tunnel.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) };
     // A connection may go away between picking it and using it; one retry on a fresh one covers that race.
     for (let attempt = 0; ; attempt++) {
       const connection = await this.#reserve();
       try {
-        return await this.#request(connection, headers, request.describe);
+        return await this.#request(connection, headers);
       } catch (err) {
         if (/^\d+$/.test((err as TunnelError).reason) || attempt > 0 || this.#closed) throw err;
         // Take no new tunnels on it; it closes once its own are done.
@@ -111,7 +112,8 @@ export class ConnectionPool {
     for (const c of this.#connections.splice(0)) c.session.destroy();
   }
 
-  async #request(connection: Connection, headers: Record<string, string>, url: string): Promise<ClientHttp2Stream> {
+  async #request(connection: Connection, headers: Record<string, string>): Promise<ClientHttp2Stream> {
+    const url = this.#tunnel.describe;
     let stream: ClientHttp2Stream;
     try {
       stream = connection.session.request(headers, { endStream: false });

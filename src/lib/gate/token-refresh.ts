@@ -23,9 +23,10 @@ export function refreshedAhead(source: TokenSource, clock: Clock, log: Logger, a
     fetching ??= source
       .token()
       .then((token) => {
-        const lifetimeMs = token ? jwtLifetimeMs(token) : undefined;
+        // iat is in whole seconds: the token may be up to a second older than it says.
+        const lifetimeMs = token ? (jwtLifetimeMs(token) ?? 0) - 1000 : 0;
         // The source may still hand out the same token (its own cache): then it keeps its age.
-        if (token && lifetimeMs && token !== held?.token) {
+        if (token && lifetimeMs > 0 && token !== held?.token) {
           held = { token, receivedAt: clock.now().getTime(), lifetimeMs };
         }
         return token;
