@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { parseDuration } from '../lib/cli/duration.ts';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
-import { DEFAULT_ADMIN_PORT, DEFAULT_TARGET } from '../lib/gate/defaults.ts';
+import { DEFAULT_ADMIN_PORT, DEFAULT_TARGET, TUNNEL_METHODS, type TunnelMethod } from '../lib/gate/defaults.ts';
 import { contextFlag, kubeconfigFlag } from '../lib/setup/flags.ts';
 import { GATE_PORT, ISTIO_SYSTEM } from '../lib/setup/names.ts';
 
@@ -34,6 +34,7 @@ answers 503) and lets open tunnels finish within the grace period.`;
     '# What the Deployment that krun setup-cluster installs runs\n<%= config.bin %> <%= command.id %>',
     '# Outside the cluster, against the current kubeconfig context, on loopback only\n<%= config.bin %> <%= command.id %> --address 127.0.0.1 --admin-port 9090',
     '# Also route Services named like a URL prefix, as the original did\n<%= config.bin %> <%= command.id %> --name-fallback',
+    "# Tunnel with HTTP/2 CONNECT, to krun run reached without Cloud Run's front end\n<%= config.bin %> <%= command.id %> --tunnel-method connect --target 15003",
   ];
 
   static override flags = {
@@ -62,6 +63,12 @@ answers 503) and lets open tunnels finish within the grace period.`;
       env: 'KRUN_GATE_TARGET',
       default: DEFAULT_TARGET,
     }),
+    'tunnel-method': Flags.string({
+      summary: 'post: POST /_hbone/TARGET (passes Cloud Run); connect: HTTP/2 CONNECT',
+      env: 'KRUN_GATE_TUNNEL_METHOD',
+      options: [...TUNNEL_METHODS],
+      default: 'post',
+    }),
     'max-streams-per-connection': Flags.integer({
       summary: 'Tunnels per HTTP/2 connection before another opens',
       env: 'KRUN_GATE_MAX_STREAMS',
@@ -70,7 +77,6 @@ answers 503) and lets open tunnels finish within the grace period.`;
     }),
     keepalive: duration('Ping interval of the connections to Cloud Run', 'KRUN_GATE_KEEPALIVE', '30s'),
     'hello-timeout': duration('How long a client may take to send its ClientHello', 'KRUN_GATE_HELLO_TIMEOUT', '10s'),
-    resync: duration('How often the registrations are listed again', 'KRUN_GATE_RESYNC', '30s'),
     'mesh-env-interval': duration('How often mesh-env is reconciled', 'KRUN_GATE_MESH_ENV_INTERVAL', '1m'),
     'mesh-env-namespace': Flags.string({
       summary: 'Namespace of the mesh-env the gate keeps current; none: leave it alone',
@@ -95,10 +101,10 @@ answers 503) and lets open tunnels finish within the grace period.`;
         listen: { host: flags.address, port: flags.port },
         admin: { host: flags.address, port: flags['admin-port'] },
         target: flags.target,
+        tunnelMethod: flags['tunnel-method'] as TunnelMethod,
         maxStreams: flags['max-streams-per-connection'],
         keepAliveMs: flags.keepalive,
         helloTimeoutMs: flags['hello-timeout'],
-        resyncMs: flags.resync,
         meshEnvIntervalMs: flags['mesh-env-interval'],
         meshEnvNamespace: meshEnv === 'none' ? undefined : meshEnv,
         graceMs: flags['grace-period'],

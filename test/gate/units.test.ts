@@ -1,16 +1,20 @@
 // The gate's pure parts: SNI names, the registry's allow-list (with a fake API server), mesh-env's diff, metrics text,
 // and the default tunnel target being the one `krun run` serves the mesh port as.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { PassThrough } from 'node:stream';
+import { describe, mock, test } from 'node:test';
 import { systemClock } from '../../src/lib/context.ts';
 import { DEFAULT_TARGET } from '../../src/lib/gate/defaults.ts';
 import { meshEnvChanges } from '../../src/lib/gate/mesh-env.ts';
 import { Metrics } from '../../src/lib/gate/metrics.ts';
+import { RefusalLog } from '../../src/lib/gate/refusal-log.ts';
 import { cloudRunOrigin, Registry } from '../../src/lib/gate/registry.ts';
 import { parseMeshSni } from '../../src/lib/gate/sni.ts';
+import { refreshedAhead } from '../../src/lib/gate/token-refresh.ts';
+import { tunnelRequest } from '../../src/lib/gate/tunnel-method.ts';
 import { TargetTable } from '../../src/lib/hbone/targets.ts';
 import type { KubeClient, KubeObject } from '../../src/lib/kube/client.ts';
-import { silentLogger } from '../../src/lib/log/logger.ts';
+import { type Logger, silentLogger } from '../../src/lib/log/logger.ts';
 
 describe('gate units', () => {
   test('SNI names: the Istio form with port and subset, the plain host, and what is not a mesh name', () => {
@@ -58,10 +62,11 @@ describe('gate units', () => {
       ...(hosts ? { spec: { hosts } } : {}),
     });
     const lists: string[] = [];
+    const stop = new AbortController();
     const client = {
-      list: async (path: string, selector: string) => {
-        lists.push(`${path}?${selector}`);
-        return path.includes('serviceentries')
+      get: async (path: string) => {
+        lists.push(path);
+        const items = path.includes('serviceentries')
           ? [
               annotated('ServiceEntry', 'fortio-abcdefghij-uc', 'https://fortio-abcdefghij-uc.a.run.app', [
                 'fortio-abcdefghij-uc.apps.svc.cluster.local',
@@ -71,7 +76,10 @@ describe('gate units', () => {
               annotated('Service', 'fortio', 'https://fortio-abcdefghij-uc.a.run.app'),
               annotated('Service', 'bad', 'ftp://x'),
             ];
+        return { items, metadata: { resourceVersion: '1' } };
       },
+      // The watches stay open and quiet.
+      stream: async () => new PassThrough(),
       find: async (path: string) => (path.endsWith('/services/legacy-abcdefghij-uc') ? {} : undefined),
     } as unknown as KubeClient;
     const make = (nameFallback: boolean) =>
@@ -79,15 +87,14 @@ describe('gate units', () => {
         client,
         log: silentLogger,
         clock: systemClock,
-        resyncMs: 60_000,
         nameFallback,
-        signal: new AbortController().signal,
+        signal: stop.signal,
       });
     const strict = make(false);
     await strict.start();
     assert.deepEqual(lists.slice(0, 2), [
-      '/api/v1/services?krun.dev/registration',
-      '/apis/networking.istio.io/v1/serviceentries?krun.dev/registration',
+      '/api/v1/services?labelSelector=krun.dev%2Fregistration',
+      '/apis/networking.istio.io/v1/serviceentries?labelSelector=krun.dev%2Fregistration',
     ]);
     const fortio = await strict.resolve('outbound_.8080_._.fortio.apps.svc.cluster.local');
     assert.ok(fortio.ok);
@@ -114,6 +121,96 @@ describe('gate units', () => {
     });
     assert.equal((await legacy.resolve('missing-abcdefghij-uc.apps.svc.cluster.local')).ok, false);
     assert.equal((await legacy.resolve('plainname.apps.svc.cluster.local')).ok, false);
+    stop.abort();
+  });
+
+  test('refusal log: the first N per reason and window in full, then one summary line with the count', () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const lines: [string, Record<string, unknown>][] = [];
+      const record = (message: string, fields: Record<string, unknown> = {}) => lines.push([message, fields]);
+      const log = { debug: record, info: record, warn: record, error: record } as unknown as Logger;
+      const refusals = new RefusalLog({ log, perWindow: 3, windowMs: 60_000 });
+      for (let i = 0; i < 1000; i++) refusals.refused('warn', 'unknown-sni', { peer: `p${i}` });
+      refusals.refused('warn', 'not-tls', { peer: 'q' });
+      assert.deepEqual(
+        lines.map(([m, f]) => `${m} ${f.reason} ${f.peer}`),
+        [
+          'connection closed unknown-sni p0',
+          'connection closed unknown-sni p1',
+          'connection closed unknown-sni p2',
+          'connection closed not-tls q',
+        ],
+      );
+      // When the minute is over, one line says how many were not logged; a quiet reason writes none.
+      mock.timers.tick(60_000);
+      assert.deepEqual(lines.slice(4), [
+        ['connections closed without a log line', { reason: 'unknown-sni', count: 997, logged: 3, windowSeconds: 60 }],
+      ]);
+      // The next window logs in full again; flush (at shutdown) sums up what is pending.
+      for (let i = 0; i < 5; i++) refusals.refused('warn', 'unknown-sni', { peer: `r${i}` });
+      refusals.flush();
+      assert.equal(lines.length, 4 + 1 + 3 + 1);
+      assert.deepEqual(lines.at(-1)?.[1], { reason: 'unknown-sni', count: 2, logged: 3, windowSeconds: 60 });
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  test('ID tokens: handed out from the cache, refreshed in the background after 80% of their life, never stale', async () => {
+    // Tokens with a 101 s lifetime (100 s once the second iat may have been rounded down by); the clock is the test's.
+    let now = 1_000_000;
+    const clock = { now: () => new Date(now), sleep: async () => {} };
+    let minted = 0;
+    let fail = false;
+    const jwt = (n: number) => {
+      const claims = Buffer.from(JSON.stringify({ iat: 1000, exp: 1101, n })).toString('base64url');
+      return `e30.${claims}.sig`;
+    };
+    const source = {
+      token: async () => {
+        if (fail) throw new Error('metadata server down');
+        minted += 1;
+        return jwt(minted);
+      },
+    };
+    const warnings: string[] = [];
+    const log = { ...silentLogger, warn: (m: string) => warnings.push(m) } as Logger;
+    const tokens = refreshedAhead(source, clock, log, 'https://a');
+    assert.equal(await tokens.token(), jwt(1));
+    now += 79_000;
+    assert.equal(await tokens.token(), jwt(1), 'cached before 80%');
+    assert.equal(minted, 1);
+    // After 80%: the current token now, a new one fetched behind it for the next tunnel.
+    now += 2_000;
+    assert.equal(await tokens.token(), jwt(1));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(minted, 2);
+    assert.equal(await tokens.token(), jwt(2));
+    // A refresh that fails while the token is still good costs nothing but a warning.
+    now += 85_000;
+    fail = true;
+    assert.equal(await tokens.token(), jwt(2));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, ['cannot refresh the ID token; the current one is still valid']);
+    // In its last 5% it is not handed out: the tunnel waits for a new one (or fails with the source's error).
+    now += 12_000;
+    await assert.rejects(tokens.token(), /metadata server down/);
+    fail = false;
+    assert.equal(await tokens.token(), jwt(3));
+  });
+
+  test('tunnel requests: POST /_hbone/TARGET, or CONNECT with the target as authority', () => {
+    assert.deepEqual(tunnelRequest('post', 'https://a.run.app', '15003'), {
+      headers: { ':method': 'POST', ':path': '/_hbone/15003', 'content-type': 'application/octet-stream' },
+      describe: 'https://a.run.app/_hbone/15003',
+    });
+    assert.deepEqual(tunnelRequest('connect', 'https://a.run.app', '15003'), {
+      headers: { ':method': 'CONNECT', ':authority': '127.0.0.1:15003' },
+      describe: 'CONNECT 127.0.0.1:15003 at https://a.run.app',
+    });
+    assert.equal(tunnelRequest('connect', 'https://a', '10.0.0.1:8080').headers[':authority'], '10.0.0.1:8080');
+    assert.throws(() => tunnelRequest('connect', 'https://a', 'mesh'), /needs --target as a port or host:port/);
   });
 
   test('mesh-env: only keys with a value that differs', () => {

@@ -4,3 +4,10 @@
 export const DEFAULT_TARGET = '15003';
 /** /healthz, /readyz and /metrics; the port Istio's own proxies answer health checks on. */
 export const DEFAULT_ADMIN_PORT = 15021;
+
+/** Refused connections logged in full per reason and minute; a scanner's flood is summed up in one line. */
+export const REFUSAL_LOG = { perWindow: 10, windowMs: 60_000 } as const;
+
+/** How tunnels are asked for (tunnel-method.ts): `POST /_hbone/TARGET`, or HTTP/2 CONNECT. */
+export const TUNNEL_METHODS = ['post', 'connect'] as const;
+export type TunnelMethod = (typeof TUNNEL_METHODS)[number];

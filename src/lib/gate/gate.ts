@@ -7,9 +7,11 @@ import { splice } from '../hbone/pipe.ts';
 import type { TokenSource } from '../hbone/token.ts';
 import type { Logger } from '../log/logger.ts';
 import { listenOn } from '../net/listen.ts';
+import { REFUSAL_LOG, type TunnelMethod } from './defaults.ts';
 import type { Metrics } from './metrics.ts';
 import { ConnectionPool, TunnelError } from './pool.ts';
 import { readClientHello } from './read-hello.ts';
+import { RefusalLog } from './refusal-log.ts';
 import type { Resolution } from './registry.ts';
 
 export interface GateOptions {
@@ -19,11 +21,15 @@ export interface GateOptions {
   readonly tokensFor: (origin: string) => TokenSource;
   /** The HBONE target of the tunnels: what `/_hbone/<target>` the workload serves the mesh port as. */
   readonly target: string;
+  /** POST /_hbone/TARGET unless told otherwise. */
+  readonly tunnelMethod?: TunnelMethod;
   readonly maxStreams: number;
   readonly keepAliveMs: number;
   readonly helloTimeoutMs: number;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Refused connections logged in full per reason and window; the rest are summed up in one line. */
+  readonly refusalLog?: { readonly perWindow: number; readonly windowMs: number };
 }
 
 export interface Gate {
@@ -70,6 +76,7 @@ export async function startGate(options: GateOptions): Promise<Gate> {
       pool = new ConnectionPool({
         origin,
         target: options.target,
+        ...(options.tunnelMethod ? { method: options.tunnelMethod } : {}),
         tokens: options.tokensFor(origin),
         log,
         maxStreams: options.maxStreams,
@@ -81,10 +88,10 @@ export async function startGate(options: GateOptions): Promise<Gate> {
     return pool;
   };
 
+  const refusals = new RefusalLog({ log, ...(options.refusalLog ?? REFUSAL_LOG) });
   const refuse = (socket: Socket, reason: string, fields: Record<string, unknown>) => {
     rejected({ reason });
-    const level = reason === 'closed' ? 'debug' : 'warn';
-    log[level]('connection closed', { reason, ...fields });
+    refusals.refused(reason === 'closed' ? 'debug' : 'warn', reason, fields);
     socket.destroy();
   };
 
@@ -173,6 +180,7 @@ export async function startGate(options: GateOptions): Promise<Gate> {
       const forced = openTunnels();
       for (const socket of sockets) socket.destroy();
       for (const pool of pools.values()) pool.close();
+      refusals.flush();
       await closed;
       return { forced };
     },

@@ -1,13 +1,17 @@
 // The gate keeps mesh-env current, not only at start-up as the original did: every interval it reads what it can
 // know (the mesh roots, its load balancers' addresses, and on Google Cloud the project and cluster from the
-// metadata server) and sets the keys whose values changed (a root rotation, a new load-balancer address) with a
-// merge patch. Keys it has no value for, and keys others wrote (PORT_*, XDS_ADDR, …), are never touched.
+// metadata server, and managed Istio's tenant) and sets the keys whose values changed (a root rotation, a new
+// load-balancer address) with a merge patch. Keys it has no value for, and keys others wrote (PORT_*, XDS_ADDR, …),
+// are never touched.
 import type { Env } from '../context.ts';
 import { detectPlatform } from '../gcp/platform.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log/logger.ts';
 import { readGateFacts } from '../setup/gate-address.ts';
 import { ISTIO_SYSTEM, MANAGED_LABELS, MESH_ENV } from '../setup/names.ts';
+
+/** The original's managed-Istio ConfigMap (its MCP_CONFIG default), next to mesh-env: CLOUDRUN_ADDR is the tenant. */
+const MANAGED_MESH_CONFIG = 'env-asm-managed';
 
 export interface MeshEnvOptions {
   readonly client: KubeClient;
@@ -55,11 +59,17 @@ export async function reconcileMeshEnv(
     { signal },
   );
   const gate = await readGateFacts(client, signal);
+  // Managed Istio (MCP) names the Cloud Run tenant here; workloads then use MCP instead of istiod through the gate.
+  const managed = await client.find<{ data?: Record<string, string> }>(
+    `/api/v1/namespaces/${namespace}/configmaps/${MANAGED_MESH_CONFIG}`,
+    { signal },
+  );
   const known = {
     ...fromMetadata,
     CAROOT_ISTIOD: roots?.data?.['root-cert.pem'],
     MCON_ADDR: gate.external,
     IMCON_ADDR: gate.internal,
+    MESH_TENANT: managed?.data?.CLOUDRUN_ADDR,
   };
   const path = `/api/v1/namespaces/${namespace}/configmaps/${MESH_ENV}`;
   const current = await client.find<{ data?: Record<string, string> }>(path, { signal });

@@ -11,14 +11,17 @@ import {
 } from 'node:http2';
 import { TransportError } from '../errors.ts';
 import type { TokenSource } from '../hbone/token.ts';
-import { tunnelPath } from '../hbone/url.ts';
 import type { Logger } from '../log/logger.ts';
+import type { TunnelMethod } from './defaults.ts';
+import { type TunnelRequest, tunnelRequest } from './tunnel-method.ts';
 
 export interface PoolOptions {
   /** `https://service-host`. */
   readonly origin: string;
-  /** The `/_hbone/<target>` the tunnels ask for. */
+  /** The target the tunnels ask for: `/_hbone/<target>`, or the CONNECT authority. */
   readonly target: string;
+  /** POST /_hbone/TARGET (default; what Cloud Run's front end passes) or HTTP/2 CONNECT. */
+  readonly method?: TunnelMethod;
   readonly tokens: TokenSource;
   readonly log: Logger;
   /** Streams per connection before another connection opens. */
@@ -55,24 +58,28 @@ const SESSION_WINDOW = 16 << 20;
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_MS = 5 * 60_000;
 
-function refusal(status: number, url: string): TunnelError {
+function refusal(status: number, url: string, method: TunnelMethod): TunnelError {
   const why =
     status === 401 || status === 403
       ? `the gate's identity may not invoke ${url} (HTTP ${status}): grant it roles/run.invoker on the service`
       : status === 404
         ? `${url} has no such tunnel target (HTTP 404): is the service running krun with the mesh port?`
-        : `${url} answered HTTP ${status} instead of opening a tunnel`;
+        : method === 'connect' && (status === 405 || status === 400 || status === 501)
+          ? `${url}: HTTP ${status}, the way there does not pass HTTP/2 CONNECT (Cloud Run's front end does not); use --tunnel-method post`
+          : `${url} answered HTTP ${status} instead of opening a tunnel`;
   return new TunnelError(why, String(status));
 }
 
 export class ConnectionPool {
   readonly #options: PoolOptions;
+  readonly #tunnel: TunnelRequest;
   readonly #connections: Connection[] = [];
   #connecting: Promise<Connection> | undefined;
   #closed = false;
 
   constructor(options: PoolOptions) {
     this.#options = options;
+    this.#tunnel = tunnelRequest(options.method ?? 'post', options.origin, options.target);
   }
 
   /** HTTP/2 connections open now. */
@@ -85,12 +92,7 @@ export class ConnectionPool {
     const token = await this.#options.tokens.token().catch((err: Error) => {
       throw new TunnelError(err.message, 'token', err);
     });
-    const headers = {
-      ':method': 'POST',
-      ':path': tunnelPath(this.#options.target),
-      'content-type': 'application/octet-stream',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    };
+    const headers = { ...this.#tunnel.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) };
     // A connection may go away between picking it and using it; one retry on a fresh one covers that race.
     for (let attempt = 0; ; attempt++) {
       const connection = await this.#reserve();
@@ -111,7 +113,7 @@ export class ConnectionPool {
   }
 
   async #request(connection: Connection, headers: Record<string, string>): Promise<ClientHttp2Stream> {
-    const url = `${this.#options.origin}${headers[':path']}`;
+    const url = this.#tunnel.describe;
     let stream: ClientHttp2Stream;
     try {
       stream = connection.session.request(headers, { endStream: false });
@@ -136,7 +138,7 @@ export class ConnectionPool {
     });
     if (status !== 200) {
       stream.close(constants.NGHTTP2_CANCEL);
-      throw refusal(status, url);
+      throw refusal(status, url, this.#options.method ?? 'post');
     }
     return stream;
   }

@@ -1,10 +1,11 @@
 // Which Cloud Run URL a mesh host goes to: the registrations `krun register` creates (a Service, and a ServiceEntry
 // for the URL-prefix name, labelled krun.dev/registration and annotated krun.dev/cloud-run-url), listed from the API
-// server and re-listed periodically, and at once (at most once a second) when a name is not known yet. These are the
-// gate's allow-list: nothing else is tunnelled to, except, when enabled, the original's convention that a Service
-// whose name is a Cloud Run URL prefix (`SERVICE-HASH-REGION`) goes to `https://NAME.a.run.app`.
+// server and then watched, so the route table follows each change as its watch event arrives. These are the gate's
+// allow-list: nothing else is tunnelled to, except, when enabled, the original's convention that a Service whose
+// name is a Cloud Run URL prefix (`SERVICE-HASH-REGION`) goes to `https://NAME.a.run.app`.
 import type { Clock } from '../context.ts';
 import { apiStatus, type KubeClient, type KubeObject } from '../kube/client.ts';
+import { WatchedCollection, type WatchOptions } from '../kube/watch.ts';
 import type { Logger } from '../log/logger.ts';
 import { CLOUD_RUN_URL_ANNOTATION, REGISTRATION_LABEL } from '../setup/names.ts';
 import { type MeshName, parseMeshSni } from './sni.ts';
@@ -24,8 +25,8 @@ export interface RegistryOptions {
   readonly client: KubeClient;
   readonly log: Logger;
   readonly clock: Clock;
-  /** How often the registrations are listed again. */
-  readonly resyncMs: number;
+  /** Backoff and idle timeout of the watches (tests shorten them). */
+  readonly watch?: Pick<WatchOptions, 'backoffMs' | 'idleMs'>;
   /** The original's convention for Services that are not registered: name = Cloud Run URL prefix. */
   readonly nameFallback: boolean;
   readonly signal: AbortSignal;
@@ -35,7 +36,6 @@ interface ServiceEntry extends KubeObject {
   readonly spec?: { readonly hosts?: readonly string[] };
 }
 
-const MISS_RELIST_MS = 1000;
 const SERVICE_ENTRIES = '/apis/networking.istio.io/v1/serviceentries';
 /** The original's Cloud Run URL prefix: `SERVICE-HASH-REGIONCODE`. */
 const URL_PREFIX = /^[a-z][-a-z0-9]*-[a-z0-9]{10}-[a-z]{2}$/;
@@ -58,32 +58,37 @@ export function cloudRunOrigin(value: string): { origin: string } | { error: str
 export class Registry {
   readonly #options: RegistryOptions;
   #hosts = new Map<string, Destination>();
-  #lastList = 0;
-  #listing: Promise<void> | undefined;
-  #timer: NodeJS.Timeout | undefined;
   readonly #warned = new Set<string>();
   readonly #conventional = new Map<string, boolean>();
-  #serviceEntries = true;
+  readonly #services: WatchedCollection;
+  #entries: WatchedCollection<ServiceEntry> | undefined;
 
   constructor(options: RegistryOptions) {
     this.#options = options;
+    const watch = (path: string) => ({
+      client: options.client,
+      path,
+      labelSelector: REGISTRATION_LABEL,
+      log: options.log,
+      clock: options.clock,
+      signal: options.signal,
+      onChange: () => this.#rebuild(),
+      ...options.watch,
+    });
+    this.#services = new WatchedCollection(watch('/api/v1/services'));
+    this.#entries = new WatchedCollection<ServiceEntry>(watch(SERVICE_ENTRIES));
   }
 
-  /** Lists the registrations once (failing when it can't), then keeps them current until the signal aborts. */
+  /** Lists the registrations once (failing when it can't), then watches them until the signal aborts. */
   async start(): Promise<void> {
-    await this.#relist();
-    const tick = () => {
-      this.#timer = setTimeout(() => {
-        this.#relist()
-          .catch((err: Error) => this.#options.log.warn('cannot list registrations', { error: err.message }))
-          .finally(() => {
-            if (!this.#options.signal.aborted) tick();
-          });
-      }, this.#options.resyncMs);
-      this.#timer.unref();
-    };
-    tick();
-    this.#options.signal.addEventListener('abort', () => clearTimeout(this.#timer), { once: true });
+    await this.#services.start();
+    try {
+      await this.#entries?.start();
+    } catch (err) {
+      if (apiStatus(err) !== 404) throw err;
+      this.#entries = undefined;
+      this.#options.log.info('no ServiceEntry resource in this cluster; routing by Services only');
+    }
   }
 
   /** The registered hosts, for the log and metrics. */
@@ -95,12 +100,6 @@ export class Registry {
     const name = parseMeshSni(sni);
     if (!name) return { ok: false, reason: `"${sni}" is not a mesh service name (NAME.NAMESPACE.svc.cluster.local)` };
     let destination = this.#hosts.get(name.host);
-    if (!destination && this.#options.clock.now().getTime() - this.#lastList >= MISS_RELIST_MS) {
-      await this.#relist().catch((err: Error) =>
-        this.#options.log.warn('cannot list registrations', { error: err.message }),
-      );
-      destination = this.#hosts.get(name.host);
-    }
     if (!destination && this.#options.nameFallback) destination = await this.#byConvention(name);
     if (!destination) {
       return {
@@ -111,28 +110,8 @@ export class Registry {
     return { ok: true, destination, name };
   }
 
-  #relist(): Promise<void> {
-    this.#listing ??= this.#list().finally(() => {
-      this.#listing = undefined;
-    });
-    return this.#listing;
-  }
-
-  async #list(): Promise<void> {
-    const { client, signal } = this.#options;
-    // Counted from the attempt: with the API server down, unknown names don't turn into a stream of lists.
-    this.#lastList = this.#options.clock.now().getTime();
-    const services = await client.list<KubeObject>('/api/v1/services', REGISTRATION_LABEL, { signal });
-    let entries: ServiceEntry[] = [];
-    if (this.#serviceEntries) {
-      try {
-        entries = await client.list<ServiceEntry>(SERVICE_ENTRIES, REGISTRATION_LABEL, { signal });
-      } catch (err) {
-        if (apiStatus(err) !== 404) throw err;
-        this.#serviceEntries = false;
-        this.#options.log.info('no ServiceEntry resource in this cluster; routing by Services only');
-      }
-    }
+  /** The route table from the watched objects, after each change. */
+  #rebuild(): void {
     const hosts = new Map<string, Destination>();
     const add = (host: string, object: KubeObject, kind: string) => {
       const source = `${kind} ${object.metadata.namespace}/${object.metadata.name}`;
@@ -148,8 +127,12 @@ export class Registry {
       }
       hosts.set(host.toLowerCase(), { origin: parsed.origin, source });
     };
-    for (const s of services) add(`${s.metadata.name}.${s.metadata.namespace}.svc.cluster.local`, s, 'service');
-    for (const e of entries) for (const host of e.spec?.hosts ?? []) add(host, e, 'serviceentry');
+    for (const s of this.#services.items.values()) {
+      add(`${s.metadata.name}.${s.metadata.namespace}.svc.cluster.local`, s, 'service');
+    }
+    for (const e of this.#entries?.items.values() ?? []) {
+      for (const host of e.spec?.hosts ?? []) add(host, e, 'serviceentry');
+    }
     const changed =
       hosts.size !== this.#hosts.size || [...hosts].some(([h, d]) => this.#hosts.get(h)?.origin !== d.origin);
     this.#hosts = hosts;

@@ -9,20 +9,23 @@ import { apiStatus, KubeClient } from '../kube/client.ts';
 import { inClusterConnection, kubeconfigPaths, loadKubeconfig } from '../kube/kubeconfig.ts';
 import { formatHostPort, type HostPort } from '../net/address.ts';
 import { startAdmin } from './admin.ts';
+import type { TunnelMethod } from './defaults.ts';
 import { startGate } from './gate.ts';
 import { keepMeshEnv } from './mesh-env.ts';
 import { Metrics } from './metrics.ts';
 import { Registry } from './registry.ts';
+import { refreshedAhead } from './token-refresh.ts';
+import { tunnelRequest } from './tunnel-method.ts';
 
 export interface GateCommandOptions {
   readonly listen: HostPort;
   /** The admin port (health, metrics); undefined turns it off. */
   readonly admin?: HostPort | undefined;
   readonly target: string;
+  readonly tunnelMethod: TunnelMethod;
   readonly maxStreams: number;
   readonly keepAliveMs: number;
   readonly helloTimeoutMs: number;
-  readonly resyncMs: number;
   readonly meshEnvIntervalMs: number;
   /** Where mesh-env lives; undefined leaves mesh-env alone. */
   readonly meshEnvNamespace?: string | undefined;
@@ -46,6 +49,8 @@ async function gateCluster(options: GateCommandOptions, ctx: KrunContext): Promi
 
 export async function runGate(options: GateCommandOptions, ctx: KrunContext): Promise<void> {
   const log = ctx.log.with({ component: 'gate' });
+  // A target CONNECT cannot name is a usage error now, not a refusal per tunnel later.
+  tunnelRequest(options.tunnelMethod, 'https://SERVICE', options.target);
   const client = await gateCluster(options, ctx);
   const metrics = new Metrics();
   const stop = new AbortController();
@@ -53,7 +58,6 @@ export async function runGate(options: GateCommandOptions, ctx: KrunContext): Pr
     client,
     log,
     clock: ctx.clock,
-    resyncMs: options.resyncMs,
     nameFallback: options.nameFallback,
     signal: stop.signal,
   });
@@ -74,12 +78,13 @@ export async function runGate(options: GateCommandOptions, ctx: KrunContext): Pr
       tokensFor: (origin) => {
         let tokens = tokenSources.get(origin);
         if (!tokens) {
-          tokens = googleIdToken({ audience: origin });
+          tokens = refreshedAhead(googleIdToken({ audience: origin }), ctx.clock, log, origin);
           tokenSources.set(origin, tokens);
         }
         return tokens;
       },
       target: options.target,
+      tunnelMethod: options.tunnelMethod,
       maxStreams: options.maxStreams,
       keepAliveMs: options.keepAliveMs,
       helloTimeoutMs: options.helloTimeoutMs,
@@ -102,7 +107,7 @@ export async function runGate(options: GateCommandOptions, ctx: KrunContext): Pr
     log.info('gate listening', {
       address: formatHostPort({ host: gate.address.address, port: gate.address.port }),
       ...(admin ? { admin: formatHostPort({ host: admin.address.address, port: admin.address.port }) } : {}),
-      target: `/_hbone/${options.target}`,
+      tunnel: tunnelRequest(options.tunnelMethod, 'https://SERVICE', options.target).describe,
       registrations: registry.size,
     });
     await new Promise<void>((resolve) => {

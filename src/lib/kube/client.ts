@@ -127,9 +127,7 @@ export class KubeClient {
 
   async request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
     const token = await this.bearer();
-    // Keep the server's own path (the Connect Gateway's, a proxy's), as kubectl does.
-    const base = new URL(this.connection.server);
-    const url = new URL(`${base.pathname.replace(/\/+$/, '')}${path}`, base);
+    const url = this.url(path);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
       const req = request(
@@ -171,38 +169,39 @@ export class KubeClient {
   }
 
   /**
-   * A GET whose 2xx body is returned unread, for watches and logs that stream for as long as the server keeps them
-   * open. Errors are the same typed errors as request()'s.
+   * A GET whose answer is a stream (a watch): the response once the server answered 2xx, API errors as `request`
+   * gives them. With `idleMs`, a response that sends nothing for that long is torn down (a connection that died
+   * silently).
    */
-  async stream(path: string, options: Pick<RequestOptions, 'signal'> = {}): Promise<IncomingMessage> {
+  async stream(path: string, options: { readonly signal?: AbortSignal; readonly idleMs?: number } = {}) {
     const token = await this.bearer();
-    return new Promise((resolve, reject) => {
-      const req = request(
-        new URL(path, this.connection.server),
-        {
-          agent: this.agent,
-          ...(options.signal ? { signal: options.signal } : {}),
-          headers: {
-            accept: 'application/json',
-            'user-agent': 'krun',
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(this.url(path), {
+        agent: this.agent,
+        ...(options.signal ? { signal: options.signal } : {}),
+        headers: {
+          accept: 'application/json',
+          'user-agent': 'krun',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
-        (res) => {
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) return resolve(res);
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            let body: KubeStatus | undefined;
-            try {
-              body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeStatus;
-            } catch {}
-            reject(this.apiError('GET', path, status, body));
-          });
-        },
-      );
+      });
+      if (options.idleMs) {
+        req.setTimeout(options.idleMs, () => req.destroy(new Error(`nothing received for ${options.idleMs} ms`)));
+      }
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(res);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          let body: KubeStatus | undefined;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeStatus;
+          } catch {}
+          reject(this.apiError('GET', path, status, body));
+        });
+      });
       req.on('error', (err) => reject(options.signal?.aborted ? options.signal.reason : this.unreachable(err)));
       req.end();
     });
@@ -257,6 +256,12 @@ export class KubeClient {
 
   close(): void {
     this.agent.destroy();
+  }
+
+  /** The server's own path (the Connect Gateway's, a proxy's) is kept, as kubectl does. */
+  private url(path: string): URL {
+    const base = new URL(this.connection.server);
+    return new URL(`${base.pathname.replace(/\/+$/, '')}${path}`, base);
   }
 
   private unreachable(err: Error): KrunError {

@@ -46,6 +46,8 @@ export interface FrontEnd {
   local(serviceUrl: string): string;
   /** TLS connections accepted so far (how many connections clients opened). */
   connectionsAccepted(): number;
+  /** The distinct ID tokens requests were admitted with, oldest first. */
+  tokensAdmitted(): readonly string[];
   close(): Promise<void>;
 }
 
@@ -91,7 +93,13 @@ function bearerOf(value: string | string[] | undefined): string | undefined {
 }
 
 /** Cloud Run's IAM check for a request to `host`. */
-function admit(state: GcpState, issuer: TokenIssuer, host: string, headers: IncomingHttpHeaders): Verdict {
+function admit(
+  state: GcpState,
+  issuer: TokenIssuer,
+  host: string,
+  headers: IncomingHttpHeaders,
+  admitted: Set<string>,
+): Verdict {
   const service = state.runServiceForHost(host);
   // Ingress other than "all" admits only VPC / load balancer traffic, which never reaches this listener.
   if (service?.ingress !== 'INGRESS_TRAFFIC_ALL') return { ok: false, status: 404 };
@@ -121,6 +129,7 @@ function admit(state: GcpState, issuer: TokenIssuer, host: string, headers: Inco
     };
   }
   if (!state.allows(member, 'run.routes.invoke', resources)) return { ok: false, status: 403 };
+  admitted.add(token);
   return { ok: true, service };
 }
 
@@ -179,6 +188,7 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
   };
   const fallback = await ca.issue({ commonName: 'localhost', hosts: ['localhost', '127.0.0.1'], usage: 'server' });
 
+  const admitted = new Set<string>();
   const sessions = new Map<number, ClientHttp2Session>();
   const h2cSession = (port: number): ClientHttp2Session => {
     const existing = sessions.get(port);
@@ -203,7 +213,7 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
 
   const onRequest = (req: AnyRequest, res: AnyResponse): void => {
     const path = req.url ?? '/';
-    const verdict = admit(state, issuer, hostOf(req.headers), req.headers);
+    const verdict = admit(state, issuer, hostOf(req.headers), req.headers, admitted);
     if (!verdict.ok) {
       refuse(res, verdict.status, path.split('?')[0] ?? '/', verdict.headers);
       req.resume();
@@ -270,7 +280,7 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
   const h1 = createHttpServer(onRequest);
   h1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const path = req.url ?? '/';
-    const verdict = admit(state, issuer, hostOf(req.headers), req.headers);
+    const verdict = admit(state, issuer, hostOf(req.headers), req.headers, admitted);
     const status = verdict.ok ? (verdict.service.backendPort === undefined ? 503 : 0) : verdict.status;
     if (!verdict.ok || status !== 0 || verdict.service.backendPort === undefined) {
       const body = page(status, path);
@@ -341,6 +351,7 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
       return url.toString().replace(/\/$/, '');
     },
     connectionsAccepted: () => accepted,
+    tokensAdmitted: () => [...admitted],
     close: () =>
       new Promise<void>((resolve) => {
         for (const session of sessions.values()) session.destroy();

@@ -395,11 +395,15 @@ export class GcpState {
     return { token, expiresIn: lifetimeSeconds, exp };
   }
 
+  /** How long the ID tokens minted from now on last (Google's: an hour; tests of refreshing shorten it). */
+  idTokenLifetimeSeconds = 3600;
+
   /** An ID token for a service account (sub = its unique id) or a user email. */
   idToken(email: string, audience: string, { includeEmail = true }: { includeEmail?: boolean } = {}): string {
     const sa = this.serviceAccount(email);
     const subject = sa?.uniqueId ?? createHash('sha256').update(email).digest('hex').slice(0, 21);
-    return this.#issuer.idToken({ audience, subject, ...(includeEmail ? { email } : {}) });
+    const lifetimeSeconds = this.idTokenLifetimeSeconds;
+    return this.#issuer.idToken({ audience, subject, lifetimeSeconds, ...(includeEmail ? { email } : {}) });
   }
 
   // --- GKE and fleet
