@@ -55,7 +55,7 @@ test('ssh runs remote commands: output, stderr, exit status, exit signal, env re
   const fp = (await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${key.path}.pub`])).stdout.toString().split(' ')[1];
   const ended = logLines(k.krun, 'ssh session ended');
   assert.deepEqual(
-    ended.map((l) => [l.who, l.what, l.command, l.exit ?? l.signal]),
+    ended.map((l) => [l.key, l.what, l.command, l.exit ?? l.signal]),
     [
       [fp, 'exec', 'echo hello; echo oops >&2; exit 3', 3],
       [fp, 'exec', 'kill -TERM $$', 'SIGTERM'],
