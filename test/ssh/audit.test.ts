@@ -15,7 +15,7 @@ import { echo, memoryLogger, startTarget } from '../hbone/support.ts';
 import { BIN } from '../support/cli.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
 import { type GcpEmulator, startGcpEmulator } from '../support/gcp/index.ts';
-import { type KrunSsh, keygen, run, startKrunSsh, terminal } from './support.ts';
+import { type KrunSsh, keygen, opensshOptions, run, startKrunSsh, terminal } from './support.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'krun-ssh-audit-'));
 let gcp: GcpEmulator;
@@ -79,20 +79,7 @@ async function world(t: { after(f: () => Promise<void>): void }, key: { pub: str
   const tokenFile = join(dir, 'token');
   await writeFile(tokenFile, token, { mode: 0o600 });
   const proxy = `${process.execPath} ${BIN} hbone --token-file ${tokenFile} http://127.0.0.1:${k.hbonePort}/_hbone/ssh`;
-  const ssh = [
-    '-o',
-    `ProxyCommand=${proxy}`,
-    '-o',
-    `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
-    '-o',
-    'StrictHostKeyChecking=accept-new',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'IdentitiesOnly=yes',
-    '-F',
-    '/dev/null',
-  ];
+  const ssh = opensshOptions(proxy, join(dir, 'known_hosts'));
   const fingerprint = async (pubPath: string) =>
     (await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', pubPath])).stdout.toString().split(' ')[1] as string;
   return { dir, k, token, ssh, fingerprint } satisfies World;
