@@ -7,19 +7,24 @@ import { createAudit } from '../../src/lib/audit/audit.ts';
 import { startHboneServer } from '../../src/lib/hbone/server.ts';
 import { TargetTable } from '../../src/lib/hbone/targets.ts';
 import { echo, memoryLogger, startTarget } from '../hbone/support.ts';
+import { freePort } from '../support/control-plane/ports.ts';
 import { OPERATOR, operator, world } from './support.ts';
 
 const w = await world('audit-caller');
 const op = await operator(w);
 const target = await startTarget(echo);
 w.cleanup(() => target.close());
+const closedPort = await freePort();
 
 /** An HBONE server deployed as Cloud Run service `name`; returns its audit events so far and its URL. */
 async function service(name: string, trustFrontEndIdentity: boolean) {
   const { log, lines } = memoryLogger();
   const server = await startHboneServer({
     listen: { host: '127.0.0.1', port: 0 },
-    targets: new TargetTable({ sshPort: null, named: { echo: `127.0.0.1:${target.port}` } }),
+    targets: new TargetTable({
+      sshPort: null,
+      named: { echo: `127.0.0.1:${target.port}`, closed: `127.0.0.1:${closedPort}` },
+    }),
     log,
     audit: createAudit({ log }),
     trustFrontEndIdentity,
@@ -35,7 +40,7 @@ async function service(name: string, trustFrontEndIdentity: boolean) {
   };
 }
 
-test('on Cloud Run the tunnel events name the caller its front end verified; elsewhere such claims are ignored', async () => {
+test('on Cloud Run tunnel events name the caller its front end verified, elsewhere not; refusals are audited', async () => {
   // Given one server trusting the front end's identity (as on Cloud Run) and one not
   const [trusting, other] = [await service('trusting', true), await service('other', false)];
   for (const svc of [trusting, other]) {
@@ -59,6 +64,22 @@ test('on Cloud Run the tunnel events name the caller its front end verified; els
     [
       ['tunnel.open', undefined],
       ['tunnel.close', undefined],
+    ],
+  );
+  // When tunnels are asked for a target not on the allow-list, and for one where nothing listens
+  for (const name of ['9999', 'closed']) {
+    const r = await op.run(['hbone', `${trusting.url}/_hbone/${name}`], { input: '' });
+    assert.equal(r.status, 255, r.stderr);
+  }
+  // Then both refusals are audit events with the status the client got
+  assert.deepEqual(
+    trusting
+      .events()
+      .filter((l) => l.audit === 'tunnel.refused')
+      .map((l) => [l.target, l.status, String(l.reason).split(':')[0]]),
+    [
+      ['9999', 404, 'target not allowed'],
+      ['closed', 502, 'target unreachable'],
     ],
   );
 });

@@ -169,6 +169,12 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
         peer,
         error: (err as Error).message,
       });
+      options.audit?.record(
+        'tunnel.refused',
+        'tunnel refused',
+        { target: requested, peer, status: 502, reason: `target unreachable: ${(err as Error).message}` },
+        'warn',
+      );
       return undefined;
     }
   };
