@@ -188,6 +188,7 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
           done: () => {
             sessions--;
           },
+          now,
         });
       });
       client.on('tcpip', (accept, reject, info) =>

@@ -27,6 +27,7 @@ export interface SessionOptions {
   readonly sftp: (accept: () => unknown, audit: AuditScope) => Promise<void>;
   /** Called once when the session ends, whatever the outcome. */
   readonly done: () => void;
+  readonly now: () => number;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -37,8 +38,6 @@ interface Running {
   resize?(cols: number, rows: number): void;
 }
 
-const now = Date.now;
-
 export function handleSession(session: Session, o: SessionOptions): void {
   const env: Record<string, string> = { ...o.env };
   let added = 0;
@@ -46,14 +45,14 @@ export function handleSession(session: Session, o: SessionOptions): void {
   let running: Running | undefined;
   let recording: Recording | undefined;
   let finished = false;
-  const started = now();
+  const started = o.now();
   const finish = (fields: Record<string, unknown>) => {
     if (finished) return;
     finished = true;
     const recorded = recording?.close();
     o.audit.record('ssh.session.end', 'ssh session ended', {
       ...fields,
-      durationMs: now() - started,
+      durationMs: o.now() - started,
       ...(recorded ? { recordedBytes: recorded.bytes, recordingTruncated: recorded.truncated } : {}),
     });
     o.done();
@@ -112,14 +111,19 @@ export function handleSession(session: Session, o: SessionOptions): void {
     }
     if (pty && o.recording) {
       try {
-        recording = startRecording(o.recording, o.name, {
-          width: pty.cols || 80,
-          height: pty.rows || 24,
-          term: pty.term || 'xterm',
-          shell: o.shell,
-          command,
-          title: `krun ${o.name}`,
-        });
+        recording = startRecording(
+          o.recording,
+          o.name,
+          {
+            width: pty.cols || 80,
+            height: pty.rows || 24,
+            term: pty.term || 'xterm',
+            shell: o.shell,
+            command,
+            title: `krun ${o.name}`,
+          },
+          o.now,
+        );
       } catch (err) {
         // Recording is required once configured: no unrecorded terminal sessions.
         reject?.();

@@ -71,14 +71,14 @@ export function openFlags(pflags: number): number {
 }
 
 /** The SFTP open flags by name, for the audit trail. */
-export function flagNames(pflags: number): string {
+function flagNames(pflags: number): string {
   return Object.entries(OPEN)
     .filter(([, bit]) => pflags & bit)
     .map(([name]) => name.toLowerCase())
     .join(',');
 }
 
-/** The attributes a SETSTAT changes, without their values' noise (mode in octal). */
+/** The attributes a SETSTAT sets, for the audit trail (the mode in octal). */
 function attrFields(attrs: InputAttributes): Fields {
   return {
     ...(attrs.size === undefined ? {} : { size: attrs.size }),
