@@ -10,6 +10,7 @@ import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFil
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { opensshOptions } from '../test/ssh/support.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TRIPS = Number(process.env.BENCH_TRIPS ?? 10);
@@ -106,18 +107,7 @@ await new Promise<void>((resolve, reject) => {
 const url = (name: string) => `http://127.0.0.1:${hbonePort}/_hbone/${name}`;
 const hbone = (name: string) => [BIN, 'hbone', url(name)];
 const sshOpts = [
-  '-F',
-  '/dev/null',
-  '-o',
-  `ProxyCommand=${process.execPath} ${BIN} hbone ${url('ssh')}`,
-  '-o',
-  `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
-  '-o',
-  'StrictHostKeyChecking=accept-new',
-  '-o',
-  'BatchMode=yes',
-  '-o',
-  'IdentitiesOnly=yes',
+  ...opensshOptions(`${process.execPath} ${BIN} hbone ${url('ssh')}`, join(dir, 'known_hosts')),
   '-i',
   join(dir, 'id'),
 ];

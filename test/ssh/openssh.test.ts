@@ -55,7 +55,7 @@ test('ssh runs remote commands: output, stderr, exit status, exit signal, env re
   const fp = (await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${key.path}.pub`])).stdout.toString().split(' ')[1];
   const ended = logLines(k.krun, 'ssh session ended');
   assert.deepEqual(
-    ended.map((l) => [l.who, l.what, l.command, l.exit ?? l.signal]),
+    ended.map((l) => [l.key, l.what, l.command, l.exit ?? l.signal]),
     [
       [fp, 'exec', 'echo hello; echo oops >&2; exit 3', 3],
       [fp, 'exec', 'kill -TERM $$', 'SIGTERM'],
@@ -215,8 +215,14 @@ test('ssh -L reaches loopback targets only, and ssh -R listens on loopback and i
   await waitForLine(k.krun, 'ssh session started');
   await waitListening(localPort);
   const data = randomBytes(100_000);
-  // Then the bytes come back through the tunnel
+  // Then the bytes come back through the tunnel, and the forward is audited
   assert.ok((await roundTrip(localPort, data)).equals(data));
+  const opened = logLines(k.krun, 'ssh forward').map((l) => [l.audit, l.what, l.target]);
+  assert.ok(opened.length > 0);
+  assert.ok(
+    opened.every((f) => f.join() === `ssh.forward,direct-tcpip,127.0.0.1:${target.port}`),
+    String(opened),
+  );
   // When ssh -R asks krun to listen and forward back to the client's echo server
   const reverse = run('ssh', [
     ...opts,
@@ -228,6 +234,10 @@ test('ssh -L reaches loopback targets only, and ssh -R listens on loopback and i
   await waitForLine(k.krun, 'ssh remote forward');
   // Then a connection to that port on the workload side reaches the client's target
   assert.ok((await roundTrip(remotePort, data)).equals(data));
+  assert.deepEqual(
+    logLines(k.krun, 'ssh remote forward').map((l) => [l.audit, l.what, l.bind]),
+    [['ssh.forward', 'tcpip-forward', `127.0.0.1:${remotePort}`]],
+  );
   // And a request to listen on all interfaces is refused (ssh exits at once with ExitOnForwardFailure)
   const wide = await run('ssh', [...opts, '-R', `0.0.0.0:${await freePort()}:127.0.0.1:1`, 'root@krun', 'sleep 30']);
   assert.equal(wide.status, 255);
@@ -309,12 +319,12 @@ test('OpenSSH user certificates log in end to end; expired ones and other princi
   const ssh = (cert: string[]) => run('ssh', [...k.options(join(dir, 'known_hosts')), ...cert, 'root@krun', 'echo in']);
   // When a current certificate for root logs in
   const ok = await ssh(await certify('alice', 'root', '-5m:+1h'));
-  // Then the command runs, and the login is audited with the certificate's key id
+  // Then the command runs, and the login is audited with the certificate's key id and principals
   assert.equal(ok.stdout.toString(), 'in\n', ok.stderr);
   assert.equal(ok.status, 0);
   assert.deepEqual(
-    logLines(k.krun, 'ssh login').map((l) => [l.keyId, l.user]),
-    [['alice', 'root']],
+    logLines(k.krun, 'ssh login').map((l) => [l.audit, l.keyId, l.principals, l.user]),
+    [['ssh.auth.accept', 'alice', ['root'], 'root']],
   );
   // When an expired certificate and one for another principal try
   const expired = await ssh(await certify('bob', 'root', '20200101:20200201'));
@@ -324,10 +334,15 @@ test('OpenSSH user certificates log in end to end; expired ones and other princi
     assert.equal(r.status, 255);
     assert.match(r.stderr, /Permission denied \(publickey\)/);
   }
-  // (each client then offers the bare key too, which no line authorizes)
+  // (each client then offers the bare key too, which no line authorizes); refused certificates name who they claim
   assert.deepEqual(
-    logLines(k.krun, 'ssh login refused').map((l) => l.reason),
-    ['certificate expired', 'key not authorized', 'no principal matches root', 'key not authorized'],
+    logLines(k.krun, 'ssh login refused').map((l) => [l.audit, l.reason, l.keyId, l.principals]),
+    [
+      ['ssh.auth.reject', 'certificate expired', 'bob', ['root']],
+      ['ssh.auth.reject', 'key not authorized', undefined, undefined],
+      ['ssh.auth.reject', 'no principal matches root', 'carol', ['admin', 'deploy']],
+      ['ssh.auth.reject', 'key not authorized', undefined, undefined],
+    ],
   );
   assert.equal(logLines(k.krun, 'ssh login').length, 1);
 });

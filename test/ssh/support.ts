@@ -101,25 +101,30 @@ export async function startKrunSsh(
     krun,
     hbonePort,
     sshPort,
-    options: (knownHosts) => [
-      '-o',
-      `ProxyCommand=${proxy}`,
-      '-o',
-      `UserKnownHostsFile=${knownHosts}`,
-      '-o',
-      'StrictHostKeyChecking=accept-new',
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'IdentitiesOnly=yes',
-      '-F',
-      '/dev/null',
-    ],
+    options: (knownHosts) => opensshOptions(proxy, knownHosts),
     stop: async () => {
       krun.child.kill('SIGTERM');
       await krun.exited;
     },
   };
+}
+
+/** OpenSSH options for a ProxyCommand, a known_hosts file of its own, and no prompts or other identities. */
+export function opensshOptions(proxyCommand: string, knownHosts: string): string[] {
+  return [
+    '-o',
+    `ProxyCommand=${proxyCommand}`,
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=accept-new',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-F',
+    '/dev/null',
+  ];
 }
 
 /** The JSON log lines of krun so far with this message. */

@@ -73,6 +73,23 @@ describe('resolveConfig precedence: flag > env > mesh-env > derived default', ()
     assert.equal(resolve({ env: { PORT_http: '-' } }).appAddress.value, undefined);
   });
 
+  test('audit and recording: off by default, paths made absolute, input recording only when true', () => {
+    const none = resolve({});
+    assert.deepEqual(
+      [none.auditFile.value, none.sshRecordDir.value, none.sshRecordInput.value, none.sshRecordMaxBytes.value],
+      [undefined, undefined, false, 64 * 1024 * 1024],
+    );
+    const on = resolve({
+      env: { KRUN_AUDIT_FILE: 'audit.jsonl', KRUN_SSH_RECORD_DIR: '/rec', KRUN_SSH_RECORD_INPUT: 'TRUE' },
+      flags: { sshRecordMaxBytes: '4096' },
+    });
+    assert.deepEqual(on.auditFile, { value: '/work/audit.jsonl', source: 'env KRUN_AUDIT_FILE' });
+    assert.deepEqual(
+      [on.sshRecordDir.value, on.sshRecordInput.value, on.sshRecordMaxBytes],
+      ['/rec', true, { value: 4096, source: 'flag --ssh-record-max-bytes' }],
+    );
+  });
+
   test('malformed values are usage errors naming the setting and its source', () => {
     const bad: [Partial<ConfigInput>, RegExp][] = [
       [{ env: { PORT_http: '70000' } }, /^env PORT_http is "70000": not a port or host:port$/],
@@ -80,6 +97,9 @@ describe('resolveConfig precedence: flag > env > mesh-env > derived default', ()
       [{ flags: { tokenExpiration: '60' } }, /^flag --token-expiration is "60": not a number of seconds ≥ 600$/],
       [{ env: { K8S_UID: 'root' } }, /^env K8S_UID is "root": not a numeric UID$/],
       [{ meshEnv: { KRUN_STARTUP_TIMEOUT: 'x' } }, /^mesh-env KRUN_STARTUP_TIMEOUT is "x"/],
+      [{ env: { KRUN_SSH_RECORD_INPUT: 'yes' } }, /^env KRUN_SSH_RECORD_INPUT is "yes": not true or false$/],
+      [{ env: { KRUN_SSH_RECORD_MAX_BYTES: '1k' } }, /^env KRUN_SSH_RECORD_MAX_BYTES is "1k": not a number of bytes/],
+      [{ env: { KRUN_SSH_RECORD_MAX_BYTES: '100' } }, /^env KRUN_SSH_RECORD_MAX_BYTES is "100": not a number of bytes/],
     ];
     for (const [input, message] of bad)
       assert.throws(

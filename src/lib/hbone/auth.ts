@@ -2,7 +2,7 @@
 // service's audience, from an allowed principal. Google ID tokens name the principal by `email`; Kubernetes tokens
 // by `sub` (system:serviceaccount:<ns>:<name>).
 import type { IncomingHttpHeaders } from 'node:http';
-import { type JwtClaims, JwtError, type JwtVerifier } from './jwt.ts';
+import { decodePart, type JwtClaims, JwtError, type JwtVerifier } from './jwt.ts';
 
 export type AuthResult =
   | { readonly ok: true; readonly principal: string; readonly claims: JwtClaims }
@@ -21,8 +21,8 @@ export interface JwtAuthenticatorOptions {
   readonly principals?: readonly string[];
 }
 
-export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
-  const value = headers.authorization;
+export function bearerToken(headers: IncomingHttpHeaders, name = 'authorization'): string | undefined {
+  const value = headers[name];
   const header = Array.isArray(value) ? value[0] : value;
   return header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
 }
@@ -30,6 +30,25 @@ export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
 export function principalOf(claims: JwtClaims): string {
   if (typeof claims.email === 'string' && claims.email_verified !== false) return claims.email;
   return typeof claims.sub === 'string' ? claims.sub : '';
+}
+
+/**
+ * The principal Cloud Run's front end admitted. It verified the ID token (IAM invoker check) and forwards it with
+ * the signature cut, so only the claims are left to read. Trusted only where the front end is the sole way in
+ * (K_SERVICE set, no in-process authentication); anywhere else these claims could be forged.
+ */
+export function frontEndPrincipal(headers: IncomingHttpHeaders): string | undefined {
+  for (const name of ['x-serverless-authorization', 'authorization']) {
+    const payload = bearerToken(headers, name)?.split('.')[1];
+    if (!payload) continue;
+    try {
+      const principal = principalOf(decodePart(payload, 'payload') as JwtClaims);
+      if (principal) return principal;
+    } catch {
+      // not a JWT: nothing to say about the caller
+    }
+  }
+  return undefined;
 }
 
 export function jwtAuthenticator(options: JwtAuthenticatorOptions): Authenticator {

@@ -53,7 +53,7 @@ const ALGORITHMS: Readonly<Record<string, { hash: string; kty: string; ieee?: tr
 /** Refetching the JWKS for an unknown key id happens at most this often. */
 const REFETCH_INTERVAL_MS = 30_000;
 
-function decodePart(part: string, what: string): Record<string, unknown> {
+export function decodePart(part: string, what: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;

@@ -13,8 +13,9 @@ import {
 } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type Audit, type Caller, callerFields, connectionId } from '../audit/audit.ts';
 import type { Logger } from '../log/logger.ts';
-import type { Authenticator } from './auth.ts';
+import { type Authenticator, frontEndPrincipal } from './auth.ts';
 import { type Dialer, dialTcp } from './dial.ts';
 import type { Hop } from './forwarded.ts';
 import { createListener } from './listener.ts';
@@ -36,6 +37,13 @@ export interface HboneServerOptions {
   /** What `auth` guards: every request (default), or only tunnels (the app does its own authentication). */
   readonly authScope?: 'all' | 'tunnels';
   readonly log: Logger;
+  /** Tunnel events go to the audit trail, and tunnels are registered there for the SSH server to name. */
+  readonly audit?: Audit;
+  /**
+   * Read the caller from the token Cloud Run's front end verified and forwarded without its signature. Only where
+   * that front end is the sole way in (on Cloud Run, without in-process authentication).
+   */
+  readonly trustFrontEndIdentity?: boolean;
   /** Aborting it closes the server like close(). */
   readonly signal?: AbortSignal;
   readonly dial?: Dialer;
@@ -106,20 +114,45 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
     ...(host ? { host } : {}),
   });
 
-  /** undefined when the request may go on; else the status to refuse it with. */
-  const authorize = async (headers: IncomingHttpHeaders, route: Route, peer: string): Promise<number | undefined> => {
-    if (!options.auth || (options.authScope === 'tunnels' && route.kind === 'proxy')) return undefined;
+  const isTunnel = (route: Route) => route.kind === 'tunnel' || route.kind === 'unknown-target';
+  const refusedTunnel = (route: Route, peer: string, status: number, reason: string): void => {
+    if (!isTunnel(route)) return;
+    options.audit?.record(
+      'tunnel.refused',
+      'tunnel refused',
+      {
+        target: route.kind === 'tunnel' || route.kind === 'unknown-target' ? route.requested : '',
+        peer,
+        status,
+        reason,
+      },
+      'warn',
+    );
+  };
+
+  /** `refused`: the status to refuse the request with; else it may go on, from `caller` when known. */
+  const authorize = async (
+    headers: IncomingHttpHeaders,
+    route: Route,
+    peer: string,
+  ): Promise<{ refused?: number; caller?: Caller }> => {
+    if (!options.auth) {
+      const principal = options.trustFrontEndIdentity ? frontEndPrincipal(headers) : undefined;
+      return principal ? { caller: { principal, verifiedBy: 'cloud-run' } } : {};
+    }
+    if (options.authScope === 'tunnels' && route.kind === 'proxy') return {};
     try {
       const result = await options.auth.authenticate(headers);
       if (result.ok) {
         log.debug('authenticated', { principal: result.principal, peer });
-        return undefined;
+        return { caller: { principal: result.principal, verifiedBy: 'jwt' } };
       }
       log.warn('request rejected', { status: result.status, reason: result.reason, peer });
-      return result.status;
+      refusedTunnel(route, peer, result.status, result.reason);
+      return { refused: result.status };
     } catch (err) {
       log.error('cannot verify credentials', { error: (err as Error).message });
-      return 503;
+      return { refused: 503 };
     }
   };
 
@@ -136,16 +169,55 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
         peer,
         error: (err as Error).message,
       });
+      options.audit?.record(
+        'tunnel.refused',
+        'tunnel refused',
+        { target: requested, peer, status: 502, reason: `target unreachable: ${(err as Error).message}` },
+        'warn',
+      );
       return undefined;
     }
   };
 
-  const runTunnel = async (client: TunnelSide, upstream: Socket, requested: string, peer: string): Promise<void> => {
+  /** Who asked for a tunnel, and over what: the audit fields of its events. */
+  interface Opening {
+    readonly requested: string;
+    readonly peer: string;
+    readonly caller: Caller | undefined;
+    readonly transport: 'h2' | 'websocket' | 'connect';
+    readonly forwardedFor: string | undefined;
+  }
+
+  const runTunnel = async (client: TunnelSide, upstream: Socket, o: Opening): Promise<void> => {
     openTunnels += 1;
     tunnelStreams.add(client.stream);
     tunnelStreams.add(upstream);
-    log.debug('tunnel open', { target: requested, peer });
+    const conn = connectionId();
+    const started = Date.now();
+    const fields = {
+      conn,
+      target: o.requested,
+      port: upstream.remotePort,
+      peer: o.peer,
+      ...(o.forwardedFor ? { forwardedFor: o.forwardedFor } : {}),
+      ...callerFields(o.caller),
+      transport: o.transport,
+    };
+    const forget = options.audit?.tunnels.add(`${upstream.localAddress}:${upstream.localPort}`, {
+      conn,
+      caller: o.caller,
+    });
+    options.audit?.record('tunnel.open', 'tunnel opened', fields);
     const result = await splice(client, { stream: upstream, reset: resetSocket(upstream) });
+    forget?.();
+    options.audit?.record('tunnel.close', 'tunnel closed', {
+      ...fields,
+      bytesIn: result.aToB,
+      bytesOut: result.bToA,
+      durationMs: Date.now() - started,
+      // OpenSSH kills its ProxyCommand once done, so SSH tunnels usually end with a reset rather than two ends.
+      ...(result.error ? { ended: 'reset', error: result.error.message } : { ended: 'cleanly' }),
+    });
     openTunnels -= 1;
     if (openTunnels === 0) {
       for (const wake of idleWaiters) wake();
@@ -153,17 +225,16 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
     }
     tunnelStreams.delete(client.stream);
     tunnelStreams.delete(upstream);
-    log.debug('tunnel closed', {
-      target: requested,
-      peer,
-      sent: result.bToA,
-      received: result.aToB,
-      ...(result.error ? { error: result.error.message } : {}),
-    });
   };
 
   const unknownTarget = (requested: string, peer: string): void => {
     log.warn('tunnel target not allowed', { target: requested, peer });
+    options.audit?.record(
+      'tunnel.refused',
+      'tunnel refused',
+      { target: requested, peer, status: 404, reason: 'target not allowed' },
+      'warn',
+    );
   };
 
   // --- HTTP/2
@@ -173,7 +244,7 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
     const method = String(headers[':method'] ?? '');
     const peer = stream.session?.socket?.remoteAddress ?? 'unknown';
     const route = routeRequest(targets, method, first(headers[':path']), first(headers[':authority']));
-    const refused = await authorize(headers, route, peer);
+    const { refused, caller } = await authorize(headers, route, peer);
     if (stream.destroyed) return;
     if (refused !== undefined) {
       stream.respond(
@@ -217,8 +288,7 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
         reset: (cause) => stream.destroy(cause),
       },
       upstream,
-      route.requested,
-      peer,
+      { requested: route.requested, peer, caller, transport: 'h2', forwardedFor: first(headers['x-forwarded-for']) },
     );
   };
 
@@ -246,7 +316,7 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
   h1.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const peer = req.socket.remoteAddress ?? 'unknown';
     const route = routeRequest(targets, req.method ?? 'GET', req.url, req.headers.host);
-    void authorize(req.headers, route, peer).then((refused) => {
+    void authorize(req.headers, route, peer).then(({ refused }) => {
       if (refused !== undefined) {
         res.writeHead(refused, refused === 401 ? { 'www-authenticate': 'Bearer' } : {}).end();
       } else if (route.kind === 'proxy') {
@@ -269,7 +339,7 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
     const peer = socket.remoteAddress ?? 'unknown';
     const route = routeRequest(targets, req.method ?? 'GET', req.url, req.headers.host);
     void (async () => {
-      const refused = await authorize(req.headers, route, peer);
+      const { refused, caller } = await authorize(req.headers, route, peer);
       if (refused !== undefined)
         return rawReply(socket, refused, refused === 401 ? 'www-authenticate: Bearer\r\n' : '');
       if (route.kind === 'proxy') {
@@ -291,7 +361,13 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         const stream = new WebSocketDuplex(ws);
-        void runTunnel({ stream }, upstream, route.requested, peer);
+        void runTunnel({ stream }, upstream, {
+          requested: route.requested,
+          peer,
+          caller,
+          transport: 'websocket',
+          forwardedFor: first(req.headers['x-forwarded-for']),
+        });
       });
     })().catch((err: Error) => {
       log.error('upgrade failed', { error: err.message });
@@ -304,7 +380,7 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
     const peer = socket.remoteAddress ?? 'unknown';
     const route = routeRequest(targets, 'CONNECT', undefined, req.url);
     void (async () => {
-      const refused = await authorize(req.headers, route, peer);
+      const { refused, caller } = await authorize(req.headers, route, peer);
       if (refused !== undefined)
         return rawReply(socket, refused, refused === 401 ? 'www-authenticate: Bearer\r\n' : '');
       if (route.kind !== 'tunnel') {
@@ -316,7 +392,13 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
       if (socket.destroyed) return void upstream.destroy();
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
-      await runTunnel({ stream: socket, reset: resetSocket(socket) }, upstream, route.requested, peer);
+      await runTunnel({ stream: socket, reset: resetSocket(socket) }, upstream, {
+        requested: route.requested,
+        peer,
+        caller,
+        transport: 'connect',
+        forwardedFor: first(req.headers['x-forwarded-for']),
+      });
     })().catch((err: Error) => {
       log.error('CONNECT failed', { error: err.message });
       socket.destroy();

@@ -57,6 +57,12 @@ export interface RunConfig {
   readonly sshHostKey: Value<string | undefined>;
   /** Seconds between re-reads of the sshdebug Secret. */
   readonly sshResyncIntervalSeconds: Value<number>;
+  /** Where PTY sessions are recorded (absolute), or undefined when they are not. */
+  readonly sshRecordDir: Value<string | undefined>;
+  readonly sshRecordInput: Value<boolean>;
+  readonly sshRecordMaxBytes: Value<number>;
+  /** A file that gets every audit event too (absolute). */
+  readonly auditFile: Value<string | undefined>;
   /** PORT_<name> targets as host:port: what /_hbone/<name> may reach. */
   readonly ports: Readonly<Record<string, Value<string>>>;
   /** The mesh mode asked for; auto decides from the machine (src/lib/mesh/mode.ts). */
@@ -168,6 +174,27 @@ function seconds(raw: Raw, fallback: number, min: number): Value<number> {
 
 function optional(raw: Raw): Value<string | undefined> {
   return raw ?? { value: undefined, source: 'unset' };
+}
+
+/** A path setting made absolute against the working directory. */
+function absolute(raw: Raw, cwd: string): Value<string | undefined> {
+  return raw ? { value: resolve(cwd, raw.value), source: raw.source } : { value: undefined, source: 'unset' };
+}
+
+function boolean(raw: Raw): Value<boolean> {
+  if (!raw) return { value: false, source: 'default' };
+  const v = raw.value.trim().toLowerCase();
+  if (!['true', 'false', '1', '0'].includes(v)) throw bad(raw, 'not true or false', `${raw.source.split(' ')[1]}=true`);
+  return { value: v === 'true' || v === '1', source: raw.source };
+}
+
+function byteCount(raw: Raw, fallback: number): Value<number> {
+  if (!raw) return { value: fallback, source: 'default' };
+  const n = Number(raw.value.trim());
+  if (!/^\d+$/.test(raw.value.trim()) || n < 1024) {
+    throw bad(raw, 'not a number of bytes ≥ 1024', `${raw.source.split(' ')[1]}=${fallback}`);
+  }
+  return { value: n, source: raw.source };
 }
 
 /** Cloud Run's K_SERVICE, or its `version--name` form (the original set only the version label: a bug). */
@@ -348,6 +375,10 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     sshAuthorizedKeys: optional(get('sshAuthorizedKeys')),
     sshHostKey: optional(get('sshHostKey')),
     sshResyncIntervalSeconds: seconds(get('sshResyncInterval'), 60, 0.05),
+    sshRecordDir: absolute(get('sshRecordDir'), input.cwd),
+    sshRecordInput: boolean(get('sshRecordInput')),
+    sshRecordMaxBytes: byteCount(get('sshRecordMaxBytes'), 64 * 1024 * 1024),
+    auditFile: absolute(get('auditFile'), input.cwd),
     ports: resolvePorts(input),
     ...mesh,
   };

@@ -2,6 +2,7 @@
 // when it can serve. Tunnels reach only the allow-listed targets: the SSH debug server, the mesh's inbound port,
 // the app, and the PORT_<name> targets of the configuration (environment and mesh-env).
 import { readFile } from 'node:fs/promises';
+import type { Audit } from '../audit/audit.ts';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import type { HboneServer } from '../hbone/server.ts';
@@ -23,7 +24,7 @@ async function authenticator(auth: HboneAuth) {
   return jwtAuthenticator({ verifier, principals: auth.principals });
 }
 
-export async function startHbone(config: RunConfig, ctx: KrunContext): Promise<HboneServer | undefined> {
+export async function startHbone(config: RunConfig, ctx: KrunContext, audit: Audit): Promise<HboneServer | undefined> {
   const listen = config.hboneListen.value;
   if (!listen) return undefined;
   const { startHboneServer } = await import('../hbone/server.ts');
@@ -52,6 +53,9 @@ export async function startHbone(config: RunConfig, ctx: KrunContext): Promise<H
         }
       : {}),
     ...(auth ? { auth: await authenticator(auth) } : {}),
+    audit,
+    // On Cloud Run its front end is the only way in, and it verified the caller's ID token.
+    trustFrontEndIdentity: !auth && Boolean(ctx.env.K_SERVICE),
     log: ctx.log.with({ component: 'hbone' }),
     instance: config.podName.value,
   });

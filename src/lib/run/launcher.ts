@@ -3,6 +3,7 @@
 // readiness, then krun's own listeners; refresh loops run in the background until the app exits.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { type Audit, createAudit } from '../audit/audit.ts';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import type { Owner } from '../fs/atomic-file.ts';
@@ -164,6 +165,18 @@ async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owne
   return { tokens, tokensAt, mounts, mountsAt };
 }
 
+/** The audit trail of the SSH server and the HBONE tunnels: the log, and KRUN_AUDIT_FILE when set. */
+function openAudit(config: RunConfig, ctx: KrunContext): Audit {
+  const file = config.auditFile.value;
+  try {
+    return createAudit({ log: ctx.log.with({ component: 'audit' }), file });
+  } catch (err) {
+    throw new UsageError(`${config.auditFile.source} is "${file}": can't open it: ${(err as Error).message}`, {
+      hints: ['point KRUN_AUDIT_FILE at a writable path (its directory must exist)'],
+    });
+  }
+}
+
 /** Runs the launcher to completion; returns krun's exit status (the app's, when there is one). */
 export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<number> {
   const resolved = await resolve(options, ctx);
@@ -182,6 +195,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   }
   const uid = config.uid.value;
   const owner = uid !== undefined && options.isRoot ? { uid, gid: uid } : undefined;
+  const audit = openAudit(config, ctx);
   const background = new AbortController();
   const stopBackground = () => background.abort();
   ctx.signal.addEventListener('abort', stopBackground, { once: true });
@@ -204,8 +218,8 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
     mesh = td ? await startTd(td, config, ctx) : await startMesh(resolved, options.isRoot, ctx);
     const [command, ...args] = options.command;
     if (!command) {
-      ssh = await startSshDebug(config, ctx, resolved.client, sshEnv());
-      hbone = await startHbone(config, ctx);
+      ssh = await startSshDebug(config, ctx, resolved.client, sshEnv(), audit);
+      hbone = await startHbone(config, ctx, audit);
       log.info('no app command given; running until signalled');
       await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
       return 0;
@@ -231,8 +245,8 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
       if (state === 'ready') log.info('app ready', { probe: probe.description });
       else return await app.exited;
     }
-    ssh = await startSshDebug(config, ctx, resolved.client, sshEnv());
-    hbone = await startHbone(config, ctx);
+    ssh = await startSshDebug(config, ctx, resolved.client, sshEnv(), audit);
+    hbone = await startHbone(config, ctx, audit);
     return await app.exited;
   } catch (err) {
     // A signal during start-up was forwarded to the app: its status is krun's. Any other failure after the app
@@ -243,6 +257,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   } finally {
     await ssh?.close(); // first: open SSH sessions ride HBONE tunnels, which hbone.close() waits for
     await hbone?.close();
+    audit.close();
     await mesh?.stop(); // after the app exited: it may need the mesh while draining
     background.abort();
     ctx.signal.removeEventListener('abort', stopBackground);

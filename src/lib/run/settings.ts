@@ -37,6 +37,10 @@ export type SettingKey =
   | 'sshAuthorizedKeys'
   | 'sshHostKey'
   | 'sshResyncInterval'
+  | 'sshRecordDir'
+  | 'sshRecordInput'
+  | 'sshRecordMaxBytes'
+  | 'auditFile'
   | 'meshMode'
   | 'xdsAddr'
   | 'caAddr'
@@ -248,6 +252,30 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'KRUN_SSH_RESYNC_INTERVAL',
     flag: 'ssh-resync-interval',
     summary: 'Seconds between re-reads of the authorized keys in the sshdebug Secret',
+  },
+  {
+    key: 'sshRecordDir',
+    env: 'KRUN_SSH_RECORD_DIR',
+    flag: 'ssh-record-dir',
+    summary: 'Record SSH terminal sessions (asciinema v2 files, mode 0600) here',
+  },
+  {
+    key: 'sshRecordInput',
+    env: 'KRUN_SSH_RECORD_INPUT',
+    flag: 'ssh-record-input',
+    summary: 'true records what was typed too (passwords included)',
+  },
+  {
+    key: 'sshRecordMaxBytes',
+    env: 'KRUN_SSH_RECORD_MAX_BYTES',
+    flag: 'ssh-record-max-bytes',
+    summary: 'Size cap of one recording; past it a truncation marker ends it',
+  },
+  {
+    key: 'auditFile',
+    env: 'KRUN_AUDIT_FILE',
+    flag: 'audit-file',
+    summary: 'Also append audit events (JSON lines) to this file, mode 0600',
   },
   {
     key: 'meshMode',

@@ -29,8 +29,9 @@ export interface Offer {
 export interface Identity {
   /** The key's fingerprint (for certificates: the certified key's). */
   readonly fingerprint: string;
-  /** The certificate's key id, when a certificate was used. */
+  /** The certificate's key id and principals, when a certificate was used. */
   readonly keyId?: string;
+  readonly principals?: readonly string[];
   readonly source: string;
   readonly permitPty: boolean;
   readonly permitPortForwarding: boolean;
@@ -38,7 +39,13 @@ export interface Identity {
 
 export type Decision =
   | { readonly ok: true; readonly identity: Identity }
-  | { readonly ok: false; readonly reason: string; readonly fingerprint?: string };
+  | {
+      readonly ok: false;
+      readonly reason: string;
+      readonly fingerprint?: string;
+      readonly keyId?: string;
+      readonly principals?: readonly string[];
+    };
 
 function digest(b: Buffer): Buffer {
   return createHash('sha256').update(b).digest();
@@ -92,20 +99,20 @@ function decideCertificate(entries: readonly AuthorizedEntry[], offer: Offer, no
   } catch (err) {
     return { ok: false, reason: (err as KeyError).message };
   }
-  const fp = fingerprint(cert.key.blob);
+  // What the certificate claims, for the audit trail of refusals too (it names who tried).
+  const claimed = { fingerprint: fingerprint(cert.key.blob), keyId: cert.keyId, principals: cert.principals };
   const entry = find(entries, 'ca', cert.signatureKey);
-  if (!entry) return { ok: false, reason: 'certificate signed by an untrusted CA', fingerprint: fp };
+  if (!entry) return { ok: false, reason: 'certificate signed by an untrusted CA', ...claimed };
   const problem = certificateProblem(cert, entry.key, offer.user, entry.principals, nowSeconds);
-  if (problem) return { ok: false, reason: problem, fingerprint: fp };
+  if (problem) return { ok: false, reason: problem, ...claimed };
   // With a certificate, ssh2 passes the client's signature through untouched: the full SSH signature blob.
   if (offer.signature && offer.signed && !verifySshSignature(cert.key, offer.signed, offer.signature)) {
-    return { ok: false, reason: 'bad signature', fingerprint: fp };
+    return { ok: false, reason: 'bad signature', ...claimed };
   }
   return {
     ok: true,
     identity: {
-      fingerprint: fp,
-      keyId: cert.keyId,
+      ...claimed,
       source: entry.source,
       permitPty: entry.permitPty && cert.extensions.includes('permit-pty'),
       permitPortForwarding: entry.permitPortForwarding && cert.extensions.includes('permit-port-forwarding'),

@@ -10,7 +10,7 @@ import type {
   TcpipBindInfo,
   TcpipRequestInfo,
 } from 'ssh2';
-import type { Logger } from '../log/logger.ts';
+import type { AuditScope } from '../audit/audit.ts';
 import type { Identity } from './auth.ts';
 
 export interface ForwardPolicy {
@@ -59,23 +59,23 @@ export function handleDirectTcpip(
   info: TcpipRequestInfo,
   who: Identity,
   policy: ForwardPolicy | undefined,
-  log: Logger,
+  audit: AuditScope,
 ): void {
   const target = `${info.destIP}:${info.destPort}`;
   const allowed = (policy?.allowTarget ?? isLoopback)(info.destIP, info.destPort);
   if (!who.permitPortForwarding || !allowed) {
-    log.warn('ssh forward refused', { who: who.fingerprint, what: 'direct-tcpip', target });
+    audit.record('ssh.forward.refused', 'ssh forward refused', { what: 'direct-tcpip', target }, 'warn');
     reject();
     return;
   }
   const socket = connect({ host: info.destIP, port: info.destPort, allowHalfOpen: true });
   socket.once('connect', () => {
-    log.info('ssh forward', { who: who.fingerprint, what: 'direct-tcpip', target });
+    audit.record('ssh.forward', 'ssh forward', { what: 'direct-tcpip', target });
     pipeBoth(accept(), socket);
   });
   socket.once('error', (err) => {
     if (socket.connecting) {
-      log.info('ssh forward failed', { who: who.fingerprint, what: 'direct-tcpip', target, error: err.message });
+      audit.record('ssh.forward.refused', 'ssh forward failed', { what: 'direct-tcpip', target, error: err.message });
       reject();
     }
   });
@@ -86,14 +86,14 @@ export class RemoteForwards {
   readonly #client: Connection;
   readonly #who: Identity;
   readonly #policy: ForwardPolicy | undefined;
-  readonly #log: Logger;
+  readonly #audit: AuditScope;
   readonly #listeners = new Map<string, Server>();
 
-  constructor(client: Connection, who: Identity, policy: ForwardPolicy | undefined, log: Logger) {
+  constructor(client: Connection, who: Identity, policy: ForwardPolicy | undefined, audit: AuditScope) {
     this.#client = client;
     this.#who = who;
     this.#policy = policy;
-    this.#log = log;
+    this.#audit = audit;
   }
 
   request(
@@ -111,7 +111,7 @@ export class RemoteForwards {
       }
       this.#listeners.delete(key);
       server.close();
-      this.#log.info('ssh remote forward cancelled', { who: this.#who.fingerprint, bind: key });
+      this.#audit.record('ssh.forward.cancel', 'ssh remote forward cancelled', { what: 'tcpip-forward', bind: key });
       accept?.();
       return;
     }
@@ -121,7 +121,7 @@ export class RemoteForwards {
     }
     const host = info.bindAddr === '' || info.bindAddr === 'localhost' ? '127.0.0.1' : info.bindAddr;
     if (!this.#who.permitPortForwarding || this.#policy?.allowRemote === false || !isLoopback(host)) {
-      this.#log.warn('ssh forward refused', { who: this.#who.fingerprint, what: 'tcpip-forward', bind: host });
+      this.#audit.record('ssh.forward.refused', 'ssh forward refused', { what: 'tcpip-forward', bind: host }, 'warn');
       reject?.();
       return;
     }
@@ -139,17 +139,17 @@ export class RemoteForwards {
       );
     });
     server.once('error', (err) => {
-      this.#log.info('ssh remote forward failed', { who: this.#who.fingerprint, bind: host, error: err.message });
+      this.#audit.record('ssh.forward.refused', 'ssh remote forward failed', {
+        what: 'tcpip-forward',
+        bind: host,
+        error: err.message,
+      });
       reject?.();
     });
     server.listen(info.bindPort, host, () => {
       const port = (server.address() as AddressInfo).port;
       this.#listeners.set(`${info.bindAddr}:${info.bindPort === 0 ? port : info.bindPort}`, server);
-      this.#log.info('ssh remote forward', {
-        who: this.#who.fingerprint,
-        what: 'tcpip-forward',
-        bind: `${host}:${port}`,
-      });
+      this.#audit.record('ssh.forward', 'ssh remote forward', { what: 'tcpip-forward', bind: `${host}:${port}` });
       accept?.(port);
     });
   }

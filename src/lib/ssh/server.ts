@@ -1,11 +1,14 @@
 // The SSH debug server: ssh2's protocol engine on a loopback-only listener that krun owns, so every limit is
 // enforced before ssh2 spends work on a connection: a cap on connections still authenticating, a login grace
 // time, a cap on authentication requests per connection, an idle timeout and a cap on concurrent sessions.
-// Failed logins are logged at a bounded rate, so a flood costs neither memory nor log volume.
+// Logins, sessions, file operations and forwards are audit events carrying the connection id of the HBONE tunnel
+// that carried them (and so the caller it verified). Failed logins are recorded at a bounded rate, so a flood
+// costs neither memory nor log volume.
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import type { AuthContext, Connection, Server } from 'ssh2';
+import { type Audit, type AuditScope, callerFields, connectionId, createAudit } from '../audit/audit.ts';
 import { UsageError } from '../errors.ts';
-import type { Logger } from '../log/logger.ts';
+import type { Fields, Logger } from '../log/logger.ts';
 import { listenOn } from '../net/listen.ts';
 import { decide, type Identity } from './auth.ts';
 import type { AuthorizedEntry } from './authorized-keys.ts';
@@ -13,6 +16,7 @@ import { findShell } from './command.ts';
 import { type ForwardPolicy, handleDirectTcpip, RemoteForwards } from './forward.ts';
 import type { HostKey } from './host-key.ts';
 import type { PtyLauncher } from './pty.ts';
+import type { RecordingPolicy } from './recording.ts';
 import { handleSession } from './session.ts';
 import { serveSftp } from './sftp.ts';
 
@@ -49,6 +53,10 @@ export interface SshServerOptions {
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
   readonly log: Logger;
+  /** Where audit events go (default: the log) and how tunnels are found; shared with the HBONE server. */
+  readonly audit?: Audit;
+  /** Record PTY sessions (asciinema v2 files) under this policy. */
+  readonly recording?: RecordingPolicy | undefined;
   readonly limits?: Partial<SshLimits>;
   readonly forward?: ForwardPolicy;
   readonly pty?: PtyLauncher | undefined;
@@ -71,9 +79,10 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   const { Server: Ssh2Server } = (await import('ssh2')).default;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log;
+  const audit = options.audit ?? createAudit({ log });
   const now = options.now ?? Date.now;
   const shell = options.shell ?? findShell();
-  const failures = failureLog(log, limits.failureLogsPerMinute, now);
+  const failures = failureLog(audit, limits.failureLogsPerMinute, now);
   const sockets = new Set<Socket>();
   const onReady = new Map<string, () => void>();
   let unauthenticated = 0;
@@ -82,18 +91,34 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   const ssh: Server = new Ssh2Server({ hostKeys: [options.hostKey.privateKey], ident: 'krun' });
   ssh.on('connection', (client: Connection, info) => {
     const from = `${info.ip}:${info.port}`;
+    // The tunnel that carried this connection names it; a connection from elsewhere on loopback gets its own id.
+    const link = audit.tunnels.find(from);
+    const conn = link?.conn ?? connectionId();
+    const connAudit = audit.with({ conn, ...callerFields(link?.caller), from });
     let identity: Identity | undefined;
+    let user = '';
     let requests = 0;
+    let sessionNumber = 0;
     client.on('error', (err) => log.debug('ssh connection error', { from, error: err.message }));
     client.on('authentication', (ctx: AuthContext) => {
       if (++requests > limits.maxAuthRequests) {
-        failures.record(from, ctx.username, 'too many authentication attempts');
+        failures.record(connAudit, {
+          user: ctx.username,
+          method: ctx.method,
+          reason: 'too many authentication attempts',
+        });
         ctx.reject([]);
         client.end();
         return;
       }
       if (ctx.method !== 'publickey') {
-        if (ctx.method !== 'none') failures.record(from, ctx.username, `${ctx.method} authentication is refused`);
+        if (ctx.method !== 'none') {
+          failures.record(connAudit, {
+            user: ctx.username,
+            method: ctx.method,
+            reason: `${ctx.method} authentication is refused`,
+          });
+        }
         return ctx.reject(['publickey']);
       }
       const decision = decide(
@@ -109,16 +134,22 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
         now() / 1000,
       );
       if (!decision.ok) {
-        failures.record(from, ctx.username, decision.reason, decision.fingerprint);
+        failures.record(connAudit, {
+          user: ctx.username,
+          method: 'publickey',
+          reason: decision.reason,
+          ...keyFields(decision),
+          signed: ctx.signature !== undefined,
+        });
         return ctx.reject(['publickey']);
       }
       if (ctx.signature) {
         identity = decision.identity;
-        log.info('ssh login', {
-          who: identity.fingerprint,
-          ...(identity.keyId === undefined ? {} : { keyId: identity.keyId }),
-          user: ctx.username,
-          from,
+        user = ctx.username;
+        connAudit.record('ssh.auth.accept', 'ssh login', {
+          user,
+          method: 'publickey',
+          ...keyFields(identity),
           via: identity.source,
         });
       }
@@ -128,30 +159,41 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
       onReady.get(from)?.();
       const who = identity;
       if (!who) return client.end();
-      const forwards = new RemoteForwards(client, who, options.forward, log);
+      const userAudit = connAudit.with({ user, ...keyFields(who) });
+      const forwards = new RemoteForwards(client, who, options.forward, userAudit);
       client.on('close', () => forwards.closeAll());
       client.on('session', (accept, reject) => {
+        const session = ++sessionNumber;
+        const sessionAudit = userAudit.with({ session });
         if (sessions >= limits.maxSessions) {
-          log.warn('ssh session refused: too many sessions', { who: who.fingerprint, limit: limits.maxSessions });
+          sessionAudit.record(
+            'ssh.session.refused',
+            'ssh session refused: too many sessions',
+            { limit: limits.maxSessions },
+            'warn',
+          );
           return reject();
         }
         sessions++;
         handleSession(accept(), {
           identity: who,
-          user: 'root',
-          from,
+          audit: sessionAudit,
+          name: `${conn}-${session}`,
+          recording: options.recording,
           env: options.env,
           cwd: options.cwd,
           shell,
           pty: options.pty,
-          log,
-          sftp: (acceptSftp) => serveSftp(acceptSftp, { cwd: options.cwd, log }),
+          sftp: (acceptSftp, scope) => serveSftp(acceptSftp, { cwd: options.cwd, audit: scope }),
           done: () => {
             sessions--;
           },
+          now,
         });
       });
-      client.on('tcpip', (accept, reject, info) => handleDirectTcpip(accept, reject, info, who, options.forward, log));
+      client.on('tcpip', (accept, reject, info) =>
+        handleDirectTcpip(accept, reject, info, who, options.forward, userAudit),
+      );
       client.on('request', (accept, reject, name, info) => forwards.request(accept, reject, name, info));
     });
   });
@@ -160,7 +202,9 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   // with few requests in flight crawl.
   const server = createServer({ noDelay: true }, (socket) => {
     if (unauthenticated >= limits.maxUnauthenticated) {
-      failures.record(`${socket.remoteAddress}:${socket.remotePort}`, '', 'too many connections authenticating');
+      failures.record(audit.with({ from: `${socket.remoteAddress}:${socket.remotePort}` }), {
+        reason: 'too many connections authenticating',
+      });
       socket.destroy();
       return;
     }
@@ -198,17 +242,28 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   };
 }
 
-/** Logs failed logins at most `perMinute` times a minute; the rest are counted and summarised. */
-function failureLog(log: Logger, perMinute: number, now: () => number) {
+/** The key as audit fields: its fingerprint, and a certificate's key id and principals. */
+function keyFields(k: { fingerprint?: string; keyId?: string; principals?: readonly string[] }): Fields {
+  return {
+    ...(k.fingerprint === undefined ? {} : { key: k.fingerprint }),
+    ...(k.keyId === undefined ? {} : { keyId: k.keyId }),
+    ...(k.principals === undefined ? {} : { principals: k.principals }),
+  };
+}
+
+/** Records failed logins at most `perMinute` times a minute; the rest are counted and summarised. */
+function failureLog(audit: AuditScope, perMinute: number, now: () => number) {
   let windowStart = now();
   let logged = 0;
   let suppressed = 0;
   const flush = () => {
-    if (suppressed > 0) log.warn('ssh login failures not logged individually', { count: suppressed });
+    if (suppressed > 0) {
+      audit.record('ssh.auth.suppressed', 'ssh login failures not logged individually', { count: suppressed }, 'warn');
+    }
     suppressed = 0;
   };
   return {
-    record(from: string, user: string, reason: string, fingerprint?: string) {
+    record(scope: AuditScope, fields: Fields) {
       if (now() - windowStart >= 60_000) {
         flush();
         windowStart = now();
@@ -219,7 +274,7 @@ function failureLog(log: Logger, perMinute: number, now: () => number) {
         return;
       }
       logged++;
-      log.warn('ssh login refused', { from, user, reason, ...(fingerprint ? { key: fingerprint } : {}) });
+      scope.record('ssh.auth.reject', 'ssh login refused', fields, 'warn');
     },
     flush,
   };

@@ -1,28 +1,33 @@
 // One `session` channel: env and pty requests first, then exactly one of shell, exec or the sftp subsystem. Every
 // request is answered (accept or reject); the exit status, or the signal that killed the process, goes back to the
-// client before the channel closes, and one audit line records who ran what and how it ended.
+// client before the channel closes. Audit events record what started (the command line included) and how it ended;
+// PTY sessions are recorded when a recording directory is set, and refused when the recording can't be made.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
-import type { Logger } from '../log/logger.ts';
+import type { AuditScope } from '../audit/audit.ts';
 import type { Identity } from './auth.ts';
 import { type Argv, sessionArgv } from './command.ts';
 import type { PtyLauncher } from './pty.ts';
+import { type Recording, type RecordingPolicy, startRecording } from './recording.ts';
 
 export interface SessionOptions {
   readonly identity: Identity;
-  readonly user: string;
-  readonly from: string;
+  /** Events already carry the connection, the key and the session number. */
+  readonly audit: AuditScope;
+  /** Names this session's recording file (connection id and session number). */
+  readonly name: string;
+  readonly recording: RecordingPolicy | undefined;
   /** The environment every command starts with (requests add to it). */
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
   readonly shell: string | undefined;
   readonly pty: PtyLauncher | undefined;
-  readonly log: Logger;
   /** Serves the sftp subsystem on an accepted channel; resolves when it ends. */
-  readonly sftp: (accept: () => unknown) => Promise<void>;
+  readonly sftp: (accept: () => unknown, audit: AuditScope) => Promise<void>;
   /** Called once when the session ends, whatever the outcome. */
   readonly done: () => void;
+  readonly now: () => number;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -38,16 +43,17 @@ export function handleSession(session: Session, o: SessionOptions): void {
   let added = 0;
   let pty: PseudoTtyInfo | undefined;
   let running: Running | undefined;
+  let recording: Recording | undefined;
   let finished = false;
+  const started = o.now();
   const finish = (fields: Record<string, unknown>) => {
     if (finished) return;
     finished = true;
-    o.log.info('ssh session ended', {
-      who: o.identity.fingerprint,
-      ...(o.identity.keyId === undefined ? {} : { keyId: o.identity.keyId }),
-      user: o.user,
-      from: o.from,
+    const recorded = recording?.close();
+    o.audit.record('ssh.session.end', 'ssh session ended', {
       ...fields,
+      durationMs: o.now() - started,
+      ...(recorded ? { recordedBytes: recorded.bytes, recordingTruncated: recorded.truncated } : {}),
     });
     o.done();
   };
@@ -72,6 +78,7 @@ export function handleSession(session: Session, o: SessionOptions): void {
   session.on('window-change', (accept, reject, info) => {
     if (!pty || !running?.resize) return reject?.();
     running.resize(info.cols, info.rows);
+    recording?.resize(info.cols, info.rows);
     accept?.();
   });
   session.on('signal', (accept, reject, info) => {
@@ -83,13 +90,13 @@ export function handleSession(session: Session, o: SessionOptions): void {
   session.on('x11', (_accept, reject) => reject?.());
   session.on('auth-agent', (_accept, reject) => reject?.());
   session.on('subsystem', (_accept, reject, info) => {
-    o.log.info('ssh subsystem refused', { who: o.identity.fingerprint, name: info.name });
+    o.audit.record('ssh.session.refused', 'ssh subsystem refused', { what: 'subsystem', name: info.name }, 'warn');
     reject?.();
   });
   session.on('sftp', (accept) => {
     serving = true;
-    o.log.info('ssh session started', { who: o.identity.fingerprint, user: o.user, from: o.from, what: 'sftp' });
-    o.sftp(accept).then(
+    o.audit.record('ssh.session.start', 'ssh session started', { what: 'sftp', pty: false });
+    o.sftp(accept, o.audit).then(
       () => finish({ what: 'sftp' }),
       (err: Error) => finish({ what: 'sftp', error: err.message }),
     );
@@ -102,18 +109,44 @@ export function handleSession(session: Session, o: SessionOptions): void {
       finish({ what, refused: 'no shell in this image' });
       return;
     }
+    if (pty && o.recording) {
+      try {
+        recording = startRecording(
+          o.recording,
+          o.name,
+          {
+            width: pty.cols || 80,
+            height: pty.rows || 24,
+            term: pty.term || 'xterm',
+            shell: o.shell,
+            command,
+            title: `krun ${o.name}`,
+          },
+          o.now,
+        );
+      } catch (err) {
+        // Recording is required once configured: no unrecorded terminal sessions.
+        reject?.();
+        finish({
+          what,
+          ...(command === undefined ? {} : { command }),
+          refused: `can't record it: ${(err as Error).message}`,
+        });
+        return;
+      }
+    }
     const channel = accept();
     if (!channel) return;
-    o.log.info('ssh session started', {
-      who: o.identity.fingerprint,
-      user: o.user,
-      from: o.from,
+    o.audit.record('ssh.session.start', 'ssh session started', {
       what,
       ...(command === undefined ? {} : { command }),
       pty: pty !== undefined,
+      ...(pty ? { term: pty.term } : {}),
+      ...(recording ? { recording: recording.path } : {}),
     });
     try {
       running = start(channel, argv, env, o, pty);
+      if (recording) tap(channel, running.child, recording);
     } catch (err) {
       channel.stderr.write(`krun: ${(err as Error).message}\r\n`);
       channel.exit(127);
@@ -142,6 +175,13 @@ export function handleSession(session: Session, o: SessionOptions): void {
   };
   session.on('shell', (accept, reject) => run(accept as () => ServerChannel | undefined, reject));
   session.on('exec', (accept, reject, info) => run(accept as () => ServerChannel | undefined, reject, info.command));
+}
+
+function tap(channel: ServerChannel, child: ChildProcess, recording: Recording): void {
+  // Extra 'data' listeners see the same chunks the pipes carry; they never pause or reorder them.
+  child.stdout?.on('data', (chunk: Buffer) => recording.output(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => recording.output(chunk));
+  channel.on('data', (chunk: Buffer) => recording.input(chunk));
 }
 
 function start(

@@ -1,6 +1,8 @@
 // The sftp subsystem in-process, on ssh2's server side of the protocol: images need no sftp-server binary, tar or
 // shell for `scp` (SFTP-based since OpenSSH 9) and `sftp` to work. Paths are the container's own (krun runs as
-// the Pod's user); relative paths start at the working directory. Open handles per session are capped.
+// the Pod's user); relative paths start at the working directory. Open handles per session are capped. Every
+// operation that reads or changes a file is an audit event (opens with their flags, per-handle byte totals at
+// close, removals, renames, new directories, attribute changes); listings and stats are not.
 import { constants, type Stats } from 'node:fs';
 import {
   chmod,
@@ -22,11 +24,12 @@ import {
 } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Attributes, InputAttributes, SFTPWrapper } from 'ssh2';
-import type { Logger } from '../log/logger.ts';
+import type { AuditEvent, AuditScope } from '../audit/audit.ts';
+import type { Fields } from '../log/logger.ts';
 
 export interface SftpOptions {
   readonly cwd: string;
-  readonly log: Logger;
+  readonly audit: AuditScope;
   readonly maxHandles?: number;
 }
 
@@ -35,9 +38,15 @@ const OPEN = { READ: 1, WRITE: 2, APPEND: 4, CREAT: 8, TRUNC: 16, EXCL: 32 } as 
 const MAX_READ = 256 * 1024;
 const DIR_CHUNK = 100;
 
-type Handle =
-  | { readonly kind: 'file'; readonly file: FileHandle }
-  | { readonly kind: 'dir'; readonly path: string; entries?: DirEntry[] };
+interface OpenFile {
+  readonly kind: 'file';
+  readonly file: FileHandle;
+  readonly path: string;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+type Handle = OpenFile | { readonly kind: 'dir'; readonly path: string; entries?: DirEntry[] };
 
 interface DirEntry {
   readonly filename: string;
@@ -59,6 +68,24 @@ export function openFlags(pflags: number): number {
     (pflags & OPEN.TRUNC ? constants.O_TRUNC : 0) |
     (pflags & OPEN.EXCL ? constants.O_EXCL : 0)
   );
+}
+
+/** The SFTP open flags by name, for the audit trail. */
+function flagNames(pflags: number): string {
+  return Object.entries(OPEN)
+    .filter(([, bit]) => pflags & bit)
+    .map(([name]) => name.toLowerCase())
+    .join(',');
+}
+
+/** The attributes a SETSTAT sets, for the audit trail (the mode in octal). */
+function attrFields(attrs: InputAttributes): Fields {
+  return {
+    ...(attrs.size === undefined ? {} : { size: attrs.size }),
+    ...(attrs.mode === undefined ? {} : { mode: (Number(attrs.mode) & 0o7777).toString(8) }),
+    ...(attrs.uid === undefined ? {} : { uid: attrs.uid, gid: attrs.gid }),
+    ...(attrs.mtime === undefined ? {} : { mtime: attrs.mtime }),
+  };
 }
 
 export function toAttrs(s: Stats): Attributes {
@@ -135,25 +162,51 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
       await op();
       ok(reqid);
     });
+  /** Runs `op`, then records the event with its outcome; failures still reach the client as statuses. */
+  const audited = async <T>(event: AuditEvent, fields: Fields, op: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await op();
+      options.audit.record(event, event.replace('.', ' '), fields);
+      return result;
+    } catch (err) {
+      options.audit.record(event, event.replace('.', ' '), { ...fields, error: (err as Error).message }, 'warn');
+      throw err;
+    }
+  };
+  /** Audits and queues a path operation answered with OK. */
+  const okAudited = (reqid: number, event: AuditEvent, fields: Fields, op: () => Promise<unknown>) =>
+    okAfter(reqid, () => audited(event, fields, op));
+  const closed = (h: OpenFile) =>
+    options.audit.record('sftp.close', 'sftp close', {
+      path: h.path,
+      bytesRead: h.bytesRead,
+      bytesWritten: h.bytesWritten,
+    });
   class BadHandle extends Error {}
-  const file = (buf: Buffer): FileHandle => {
+  const openFile = (buf: Buffer): OpenFile => {
     const h = handles.get(handleId(buf));
-    if (h?.kind === 'file') return h.file;
+    if (h?.kind === 'file') return h;
     throw new BadHandle('invalid handle');
   };
+  const file = (buf: Buffer): FileHandle => openFile(buf).file;
 
   sftp.on('OPEN', (reqid, filename, flags, attrs) =>
     run(reqid, async () => {
       if (handles.size >= maxHandles) return void sftp.status(reqid, STATUS.FAILURE, 'too many open files');
       const mode = attrs.mode === undefined ? 0o644 : attrs.mode & 0o7777;
-      const fh = await open(at(filename), openFlags(flags), mode);
-      sftp.handle(reqid, newHandle({ kind: 'file', file: fh }));
+      const path = at(filename);
+      const fh = await audited('sftp.open', { path, flags: flagNames(flags) }, () =>
+        open(path, openFlags(flags), mode),
+      );
+      sftp.handle(reqid, newHandle({ kind: 'file', file: fh, path, bytesRead: 0, bytesWritten: 0 }));
     }),
   );
   sftp.on('READ', (reqid, handle, offset, length) =>
     run(reqid, async () => {
       const buf = Buffer.alloc(Math.min(length, MAX_READ));
-      const { bytesRead } = await file(handle).read(buf, 0, buf.length, offset);
+      const h = openFile(handle);
+      const { bytesRead } = await h.file.read(buf, 0, buf.length, offset);
+      h.bytesRead += bytesRead;
       if (bytesRead === 0) sftp.status(reqid, STATUS.EOF);
       else sftp.data(reqid, buf.subarray(0, bytesRead));
     }),
@@ -162,25 +215,34 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
     // ssh2 may reuse the packet's memory once this handler returns: keep a copy for the queued write.
     const data = Buffer.from(incoming);
     okAfter(reqid, async () => {
-      const fh = file(handle);
+      const h = openFile(handle);
       let done = 0;
       while (done < data.length) {
-        const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
+        const { bytesWritten } = await h.file.write(data, done, data.length - done, offset + done);
         done += bytesWritten;
       }
+      h.bytesWritten += done;
     });
   });
   sftp.on('FSTAT', (reqid, handle) =>
     run(reqid, async () => void sftp.attrs(reqid, toAttrs(await file(handle).stat()))),
   );
-  sftp.on('FSETSTAT', (reqid, handle, attrs) => okAfter(reqid, () => applyAttrs(file(handle), attrs)));
+  sftp.on('FSETSTAT', (reqid, handle, attrs) =>
+    okAfter(reqid, async () => {
+      const h = openFile(handle);
+      await audited('sftp.setstat', { path: h.path, ...attrFields(attrs) }, () => applyAttrs(h.file, attrs));
+    }),
+  );
   sftp.on('CLOSE', (reqid, handle) =>
     okAfter(reqid, async () => {
       const id = handleId(handle);
       const h = handles.get(id);
       if (!h) throw new BadHandle('invalid handle');
       handles.delete(id);
-      if (h.kind === 'file') await h.file.close();
+      if (h.kind === 'file') {
+        closed(h);
+        await h.file.close();
+      }
     }),
   );
   sftp.on('OPENDIR', (reqid, path) =>
@@ -210,12 +272,15 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
   );
   sftp.on('LSTAT', (reqid, path) => run(reqid, async () => void sftp.attrs(reqid, toAttrs(await lstat(at(path))))));
   sftp.on('STAT', (reqid, path) => run(reqid, async () => void sftp.attrs(reqid, toAttrs(await stat(at(path))))));
-  sftp.on('SETSTAT', (reqid, path, attrs) => okAfter(reqid, () => applyAttrs(at(path), attrs)));
-  sftp.on('REMOVE', (reqid, path) => okAfter(reqid, () => unlink(at(path))));
-  sftp.on('RMDIR', (reqid, path) => okAfter(reqid, () => rmdir(at(path))));
-  sftp.on('MKDIR', (reqid, path, attrs) =>
-    okAfter(reqid, () => mkdir(at(path), { mode: attrs.mode === undefined ? 0o755 : Number(attrs.mode) & 0o7777 })),
+  sftp.on('SETSTAT', (reqid, path, attrs) =>
+    okAudited(reqid, 'sftp.setstat', { path: at(path), ...attrFields(attrs) }, () => applyAttrs(at(path), attrs)),
   );
+  sftp.on('REMOVE', (reqid, path) => okAudited(reqid, 'sftp.remove', { path: at(path) }, () => unlink(at(path))));
+  sftp.on('RMDIR', (reqid, path) => okAudited(reqid, 'sftp.rmdir', { path: at(path) }, () => rmdir(at(path))));
+  sftp.on('MKDIR', (reqid, path, attrs) => {
+    const mode = attrs.mode === undefined ? 0o755 : Number(attrs.mode) & 0o7777;
+    okAudited(reqid, 'sftp.mkdir', { path: at(path), mode: mode.toString(8) }, () => mkdir(at(path), { mode }));
+  });
   sftp.on('RENAME', (reqid, from, to) =>
     run(reqid, async () => {
       // SFTP v3 rename must not overwrite an existing target.
@@ -223,8 +288,12 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
         () => true,
         () => false,
       );
-      if (exists) return void sftp.status(reqid, STATUS.FAILURE, 'target exists');
-      await rename(at(from), at(to));
+      const fields = { path: at(from), to: at(to) };
+      if (exists) {
+        options.audit.record('sftp.rename', 'sftp rename', { ...fields, error: 'target exists' }, 'warn');
+        return void sftp.status(reqid, STATUS.FAILURE, 'target exists');
+      }
+      await audited('sftp.rename', fields, () => rename(at(from), at(to)));
       ok(reqid);
     }),
   );
@@ -240,7 +309,9 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
       sftp.name(reqid, [{ filename: target, longname: target, attrs: {} as Attributes }]);
     }),
   );
-  sftp.on('SYMLINK', (reqid, linkPath, targetPath) => okAfter(reqid, () => symlink(targetPath, at(linkPath))));
+  sftp.on('SYMLINK', (reqid, linkPath, targetPath) =>
+    okAudited(reqid, 'sftp.symlink', { path: at(linkPath), to: targetPath }, () => symlink(targetPath, at(linkPath))),
+  );
   // The client's EOF ends the subsystem: close our side too, or OpenSSH waits for the channel forever.
   // scp judges success by ssh's exit status, so the channel reports 0 first, as sshd does when sftp-server exits.
   // ssh2 has no public call for that on an sftp channel; its protocol object is reached narrowly here.
@@ -256,7 +327,11 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
   });
   return new Promise((done) => {
     sftp.on('close', () => {
-      for (const h of handles.values()) if (h.kind === 'file') void h.file.close().catch(() => {});
+      for (const h of handles.values()) {
+        if (h.kind !== 'file') continue;
+        closed(h);
+        void h.file.close().catch(() => {});
+      }
       handles.clear();
       done();
     });

@@ -3,6 +3,7 @@
 // otherwise starts the server on 127.0.0.1. The Secret is re-read periodically, so keys can be added or revoked
 // without a restart. ssh2 and the server code are loaded only when the server starts.
 import { readFile } from 'node:fs/promises';
+import type { Audit } from '../audit/audit.ts';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { apiStatus, type KubeClient } from '../kube/client.ts';
@@ -77,6 +78,7 @@ export async function startSshDebug(
   ctx: KrunContext,
   client: KubeClient | undefined,
   env: Readonly<Record<string, string>>,
+  audit: Audit,
 ): Promise<SshDebug | undefined> {
   const log = ctx.log.with({ component: 'ssh' });
   const port = config.sshPort.value;
@@ -113,6 +115,7 @@ export async function startSshDebug(
     baseDir: config.baseDir.value,
   });
   const pty = findPtyLauncher();
+  const recordDir = config.sshRecordDir.value;
   const server = await startSshServer({
     listen: { host: '127.0.0.1', port },
     hostKey,
@@ -120,6 +123,10 @@ export async function startSshDebug(
     env,
     cwd: ctx.cwd,
     log,
+    audit,
+    recording: recordDir
+      ? { dir: recordDir, input: config.sshRecordInput.value, maxBytes: config.sshRecordMaxBytes.value }
+      : undefined,
     pty,
   });
   log.info('SSH debug server listening', {
@@ -128,6 +135,7 @@ export async function startSshDebug(
     hostKeySource: hostKey.source,
     keys: current.length,
     pty: pty?.name ?? 'none',
+    recording: recordDir ? `${recordDir}${config.sshRecordInput.value ? ' (with input)' : ''}` : 'off',
   });
   // One re-read at a time: the next is scheduled when the previous one has finished, however slow the API server.
   let timer: NodeJS.Timeout | undefined;
