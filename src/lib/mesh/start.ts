@@ -8,7 +8,6 @@ import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../fs/atomic-file.ts';
 import { gkeClusterUrl } from '../gcp/sts.ts';
-import { apiStatus } from '../kube/client.ts';
 import type { Resolved } from '../run/launcher.ts';
 import { httpProbe } from '../run/readiness.ts';
 import { startAgent } from './agent.ts';
@@ -18,7 +17,6 @@ import {
   agentArgs,
   agentEnvironment,
   appMeshEnvironment,
-  chooseRootCert,
   MESH_PATHS,
   type MeshInputs,
   PROXY_UID,
@@ -27,12 +25,15 @@ import {
   revisionOf,
 } from './injector.ts';
 import { decideMode, type MeshMode } from './mode.ts';
+import { istiodRootRefresh, readIstiodRoot, writeIstiodRoot } from './root-cert.ts';
 
 export interface Mesh {
   readonly mode: MeshMode;
   /** Added to the app's environment. */
   readonly env: Readonly<Record<string, string>>;
   stop(): Promise<void>;
+  /** A task for the refresh loop (keepFresh): returns when it wants to run again. */
+  readonly refresh?: (() => Promise<number>) | undefined;
 }
 
 async function executable(path: string): Promise<boolean> {
@@ -127,22 +128,13 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
   };
 
   // The istiod root: pilot-agent refuses to start without it.
-  let configMap: string | undefined;
-  try {
-    const cm = await client.get<{ data?: Record<string, string> }>(
-      `/api/v1/namespaces/${inputs.namespace}/configmaps/istio-ca-root-cert`,
-      { signal: ctx.signal },
-    );
-    configMap = cm.data?.['root-cert.pem'];
-  } catch (err) {
-    const status = apiStatus(err);
-    if (status !== 404 && status !== 403) throw err;
-    log.debug(`can't read ConfigMap istio-ca-root-cert (${status})`);
-  }
-  const root = chooseRootCert(
-    configMap,
-    config.istiodRootCert.value ? config.istiodRootCert : { value: undefined, source: 'unset' },
-  );
+  const rootSource = {
+    client,
+    namespace: inputs.namespace,
+    setting: config.istiodRootCert,
+    log,
+  };
+  const root = await readIstiodRoot(rootSource, false, ctx.signal);
   if (!root) {
     throw new UsageError(`no istiod root certificate for mesh mode ${mode}`, {
       hints: [
@@ -159,7 +151,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
   }
   await mkdir(join(base, MESH_PATHS.outputCerts), { recursive: true, mode: 0o755 });
   await mkdir(join(base, MESH_PATHS.envoyDir), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(base, MESH_PATHS.rootCert), root.pem, 0o644);
+  await writeIstiodRoot(base, root);
   await writeFileAtomic(join(base, MESH_PATHS.podLabels), podLabels(inputs), 0o644);
   log.info('wrote the mesh files', { rootCert: root.source });
 
@@ -198,5 +190,12 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     const leaf = await readFile(certFiles[0] as string, 'utf8');
     log.debug('workload certificate ready', { bytes: leaf.length });
   }
-  return { mode, env: appMeshEnvironment(mode, base), stop: () => agent.stop() };
+  const intervalMs = config.resyncIntervalSeconds.value * 1000;
+  return {
+    mode,
+    env: appMeshEnvironment(mode, base),
+    stop: () => agent.stop(),
+    // A rotated istiod root reaches the agent without a restart.
+    refresh: istiodRootRefresh(rootSource, base, intervalMs, ctx.clock, ctx.signal),
+  };
 }

@@ -201,7 +201,19 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
       }
     }
     const td = parseTdMesh(ctx.env.MESH);
-    mesh = td ? await startTd(td, config, ctx) : await startMesh(resolved, options.isRoot, ctx);
+    const started = td ? await startTd(td, config, ctx) : await startMesh(resolved, options.isRoot, ctx);
+    mesh = started;
+    if ('refresh' in started && started.refresh) {
+      const at = ctx.clock.now().getTime() + config.resyncIntervalSeconds.value * 1000;
+      loops.push(
+        keepFresh(started.refresh, at, {
+          clock: ctx.clock,
+          log,
+          signal: background.signal,
+          what: 'istiod root re-read',
+        }),
+      );
+    }
     const [command, ...args] = options.command;
     if (!command) {
       ssh = await startSshDebug(config, ctx, resolved.client, sshEnv());
