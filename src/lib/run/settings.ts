@@ -46,6 +46,7 @@ export type SettingKey =
   | 'meshId'
   | 'interceptionMode'
   | 'outboundIpRangesInclude'
+  | 'outboundIpRangesExclude'
   | 'outboundPortsExclude'
   | 'pilotAgent'
   | 'envoy'
@@ -298,6 +299,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'OUTBOUND_IP_RANGES_INCLUDE',
     flag: 'outbound-ip-ranges-include',
     summary: 'Comma-separated CIDRs captured to the sidecar, or *',
+    meshEnv: true,
+  },
+  {
+    key: 'outboundIpRangesExclude',
+    env: 'OUTBOUND_IP_RANGES_EXCLUDE',
+    flag: 'outbound-ip-ranges-exclude',
+    summary: 'Comma-separated CIDRs never captured',
     meshEnv: true,
   },
   {

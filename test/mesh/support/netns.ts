@@ -3,6 +3,7 @@
 // /etc/netns/<name>/resolv.conf over /etc/resolv.conf, which is how a test gives the namespace its own nameserver.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { isIPv6 } from 'node:net';
 import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
@@ -24,7 +25,18 @@ export class TestNetns {
     await exec('ip', ['netns', 'add', name]);
     const ns = new TestNetns(name);
     await exec('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-    for (const a of addresses) await exec('ip', ['-n', name, 'addr', 'add', `${a}/32`, 'dev', 'lo']);
+    for (const a of addresses) {
+      await exec('ip', [
+        '-n',
+        name,
+        'addr',
+        'add',
+        `${a}/${isIPv6(a) ? 128 : 32}`,
+        'dev',
+        'lo',
+        ...(isIPv6(a) ? ['nodad'] : []),
+      ]);
+    }
     return ns;
   }
 
