@@ -2,7 +2,7 @@
 // iptables capture in sidecar mode, start pilot-agent and wait until it is ready. The launcher calls it after the
 // Pod files (tokens) are written and before the app starts; the result's env goes to the app, stop() runs last.
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, stat } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
@@ -19,12 +19,12 @@ import {
   appMeshEnvironment,
   MESH_PATHS,
   type MeshInputs,
-  PROXY_UID,
   parseProxyConfig,
   podLabels,
   revisionOf,
 } from './injector.ts';
 import { decideMode, type MeshMode } from './mode.ts';
+import { assertReachable, ownedDirs, PROXY_OWNER } from './proxy-user.ts';
 import { istiodRootRefresh, readIstiodRoot, writeIstiodRoot } from './root-cert.ts';
 
 export interface Mesh {
@@ -75,6 +75,16 @@ function gkeOf(config: Resolved['config']): MeshInputs['gke'] {
     gcpMetadata: [project, number ?? '', name, location].join('|'),
   };
 }
+
+/** What the agent writes (its config and Envoy's bootstrap, the certificates, its sockets): the proxy user's. */
+const PROXY_DIRS: readonly [string, number][] = [
+  [MESH_PATHS.proxyDir, 0o755],
+  [MESH_PATHS.outputCerts, 0o755],
+  [MESH_PATHS.envoyDir, 0o700],
+  // pilot-agent's SDS and credential sockets, relative to its working directory (the base directory).
+  ['var/run/secrets/workload-spiffe-uds', 0o755],
+  ['var/run/secrets/credential-uds', 0o755],
+];
 
 const NO_MESH: Mesh = { mode: 'none', env: {}, stop: async () => {} };
 
@@ -143,16 +153,26 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
       ],
     });
   }
-  // Sidecar mode runs the agent, and so Envoy, as root with group 1337 (as the original did): the capture lets that
-  // group's traffic through.
-  const proxyGroup = mode === 'sidecar' && isRoot ? PROXY_UID : undefined;
-  for (const dir of [MESH_PATHS.proxyDir, 'etc/istio/pod', 'var/run/secrets/istio']) {
-    await mkdir(join(base, dir), { recursive: true, mode: 0o755 });
-  }
-  await mkdir(join(base, MESH_PATHS.outputCerts), { recursive: true, mode: 0o755 });
-  await mkdir(join(base, MESH_PATHS.envoyDir), { recursive: true, mode: 0o700 });
+  // Sidecar mode runs the agent, and so Envoy, as the proxy user (UID/GID 1337), whose traffic the capture lets
+  // through; the directories it writes are its own. The other modes run it as krun's user.
+  const proxyOwner = mode === 'sidecar' && isRoot ? PROXY_OWNER : undefined;
+  await ownedDirs(
+    base,
+    [
+      ['etc/istio/pod', 0o755],
+      ['var/run/secrets/istio', 0o755],
+    ],
+    undefined,
+  );
+  await ownedDirs(base, PROXY_DIRS, proxyOwner);
   await writeIstiodRoot(base, root);
   await writeFileAtomic(join(base, MESH_PATHS.podLabels), podLabels(inputs), 0o644);
+  if (proxyOwner) {
+    await assertReachable(config.pilotAgent.value, proxyOwner, 'pilot-agent', 'execute');
+    await assertReachable(config.envoy.value, proxyOwner, 'Envoy', 'execute');
+    await assertReachable(join(base, MESH_PATHS.rootCert), proxyOwner, 'the istiod root', 'read');
+    await assertReachable(join(base, MESH_PATHS.istioToken), proxyOwner, 'the istio-token', 'read');
+  }
   log.info('wrote the mesh files', { rootCert: root.source });
 
   if (mode === 'sidecar') {
@@ -172,7 +192,7 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     args: agentArgs(inputs.namespace),
     env,
     cwd: base,
-    ...(proxyGroup !== undefined ? { uid: 0, gid: proxyGroup } : {}),
+    ...(proxyOwner ? { uid: proxyOwner.uid, gid: proxyOwner.gid } : {}),
     ready: proxyless
       ? async () =>
           (await Promise.all([...certFiles, join(base, MESH_PATHS.grpcBootstrap)].map(nonEmpty))).every(Boolean)

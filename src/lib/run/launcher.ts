@@ -9,6 +9,7 @@ import type { Owner } from '../fs/atomic-file.ts';
 import type { HboneServer } from '../hbone/server.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
+import { PROXY_UID } from '../mesh/injector.ts';
 import { type Mesh, startMesh } from '../mesh/start.ts';
 import { parseTdMesh, startTd } from '../mesh/td.ts';
 import { type SshDebug, startSshDebug } from '../ssh/start.ts';
@@ -117,7 +118,7 @@ export function appEnvironment(
 }
 
 /** Writes the Pod files once; returns when each should next be refreshed. Errors here stop krun before the app. */
-async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owner | undefined) {
+async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owner | undefined, isRoot: boolean) {
   const { config, client, connection } = resolved;
   const google = googleChain(config, ctx.env);
   if (!client || !connection) {
@@ -141,6 +142,8 @@ async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owne
       istioAudience: config.istioTokenAudience.value,
       ca: connection.ca,
       owner,
+      // As root, the proxy may run as UID/GID 1337 (capture modes): it reads the token by its group.
+      istioTokenGroup: isRoot ? PROXY_UID : undefined,
       now: ctx.clock.now().getTime(),
       signal: ctx.signal,
     });
@@ -192,7 +195,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   let mesh: Pick<Mesh, 'env' | 'stop'> | undefined;
   const sshEnv = () => appEnvironment(config, ctx.env, connection !== undefined);
   try {
-    const files = await preparePodFiles(resolved, ctx, owner);
+    const files = await preparePodFiles(resolved, ctx, owner, options.isRoot);
     if (files) {
       const common = { clock: ctx.clock, log, signal: background.signal };
       loops.push(keepFresh(files.tokens, files.tokensAt, { ...common, what: 'token refresh' }));

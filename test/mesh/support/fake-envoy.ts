@@ -3,13 +3,14 @@
 // socket), opens an ADS stream to the agent's xDS proxy (which connects istiod and fetches the DNS name table) and
 // asks for clusters and listeners; its admin port (15000) reports `update_success` once istiod's answers arrived,
 // which is what pilot-agent's readiness probe reads. Its outbound listener (15001) answers each captured connection
-// with `envoy <original destination>`; in whitebox mode its HTTP proxy port answers `envoy proxied <method> <url>`.
+// with `envoy <original destination>` (FAKE_ENVOY_CONNTRACK: asked of conntrack-server.ts); in whitebox mode its HTTP proxy port answers `envoy proxied <method> <url>`.
 // FAKE_ENVOY_NO_XDS=1 (from krun's environment, through pilot-agent's) makes it an Envoy that never gets its config;
-// /config_dump shows the node and what it received.
+// /config_dump shows the node and what it received. FAKE_ENVOY_DIAL=HOST:PORT makes it connect there at start, as
+// Envoy's upstream connections would; /fake/report answers its credentials and what that connection read.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -73,13 +74,48 @@ const stats = () =>
     'server.state: 0',
   ].join('\n');
 
+let dialed = '';
+if (process.env.FAKE_ENVOY_DIAL) {
+  const [host, port] = process.env.FAKE_ENVOY_DIAL.split(':');
+  const upstream = connect(Number(port), host);
+  upstream.on('data', (c: Buffer) => {
+    dialed += c.toString();
+  });
+  upstream.on('error', (err) => {
+    dialed = err.message;
+  });
+}
+const report = () =>
+  JSON.stringify({
+    uid: process.getuid?.(),
+    gid: process.getgid?.(),
+    groups: process.getgroups?.(),
+    bootstrap: configFile,
+    dialed: dialed.trim(),
+  });
+
 createHttpServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain' });
   if (req.url?.startsWith('/stats')) return res.end(`${stats()}\n`);
+  if (req.url === '/fake/report') return res.end(report());
   if (req.url === '/config_dump') return res.end(JSON.stringify({ node: bootstrap.node.id, received: [...received] }));
   res.end('OK\n');
 }).listen(bootstrap.admin_port, '127.0.0.1');
-createServer((conn) => conn.end(`envoy ${originalDestination(conn)}\n`)).listen(15001, '0.0.0.0');
+/** Where a captured connection was going: from the table, or as UID 1337 from conntrack-server.ts when given. */
+function destination(conn: Socket): Promise<string> {
+  const server = process.env.FAKE_ENVOY_CONNTRACK;
+  if (!server) return Promise.resolve(originalDestination(conn));
+  return new Promise((resolve) => {
+    let answer = '';
+    const ask = connect(server, () => ask.write(`${conn.remoteAddress} ${conn.remotePort}\n`));
+    ask.on('data', (c: Buffer) => {
+      answer += c.toString();
+    });
+    ask.on('close', () => resolve(answer.trim() || 'unknown'));
+    ask.on('error', (err) => resolve(err.message));
+  });
+}
+createServer(async (conn) => conn.end(`envoy ${await destination(conn)}\n`)).listen(15001, '0.0.0.0');
 // Whitebox mode: istiod gives Envoy an HTTP proxy listener on the agent's HTTP_PROXY_PORT.
 if (process.env.HTTP_PROXY_PORT) {
   createHttpServer((req, res) => {
