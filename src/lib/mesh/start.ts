@@ -1,9 +1,8 @@
 // startMesh: decide the mode, lay out what the injector would have (labels, istiod root, directories), apply the
 // iptables capture in sidecar mode, start pilot-agent and wait until it is ready. The launcher calls it after the
 // Pod files (tokens) are written and before the app starts; the result's env goes to the app, stop() runs last.
-import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../fs/atomic-file.ts';
@@ -24,6 +23,7 @@ import {
   revisionOf,
 } from './injector.ts';
 import { decideMode, type MeshMode } from './mode.ts';
+import { executable, findable } from './probe.ts';
 import { assertReachable, ownedDirs, PROXY_OWNER } from './proxy-user.ts';
 import { istiodRootRefresh, readIstiodRoot, writeIstiodRoot } from './root-cert.ts';
 
@@ -34,24 +34,6 @@ export interface Mesh {
   stop(): Promise<void>;
   /** A task for the refresh loop (keepFresh): returns when it wants to run again. */
   readonly refresh?: (() => Promise<number>) | undefined;
-}
-
-async function executable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** A path, or a name found on PATH. */
-async function findable(name: string, env: Readonly<Record<string, string | undefined>>): Promise<boolean> {
-  if (name.includes('/')) return executable(name);
-  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    if (await executable(join(dir, name))) return true;
-  }
-  return false;
 }
 
 async function nonEmpty(path: string): Promise<boolean> {

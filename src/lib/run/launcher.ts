@@ -204,7 +204,9 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
       }
     }
     const td = parseTdMesh(ctx.env.MESH);
-    const started = td ? await startTd(td, config, ctx) : await startMesh(resolved, options.isRoot, ctx);
+    const started = td
+      ? await startTd(td, config, options.isRoot, ctx)
+      : await startMesh(resolved, options.isRoot, ctx);
     mesh = started;
     if ('refresh' in started && started.refresh) {
       const at = ctx.clock.now().getTime() + config.resyncIntervalSeconds.value * 1000;
