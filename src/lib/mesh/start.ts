@@ -1,4 +1,4 @@
-// startMesh: decide the mode, lay out what the injector would have (labels, istiod root, directories), apply the
+// decideMeshMode, then startMesh: lay out what the injector would have (labels, istiod root, directories), apply the
 // iptables capture in sidecar mode, start pilot-agent and wait until it is ready. The launcher calls it after the
 // Pod files (tokens) are written and before the app starts; the result's env goes to the app, stop() runs last.
 import { readFile, stat } from 'node:fs/promises';
@@ -22,7 +22,7 @@ import {
   podLabels,
   revisionOf,
 } from './injector.ts';
-import { decideMode, type MeshMode } from './mode.ts';
+import { decideMode, type MeshMode, type ModeDecision } from './mode.ts';
 import { executable, findable } from './probe.ts';
 import { assertReachable, ownedDirs, PROXY_OWNER } from './proxy-user.ts';
 import { istiodRootRefresh, readIstiodRoot, writeIstiodRoot } from './root-cert.ts';
@@ -70,9 +70,9 @@ const PROXY_DIRS: readonly [string, number][] = [
 
 const NO_MESH: Mesh = { mode: 'none', env: {}, stop: async () => {} };
 
-export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunContext): Promise<Mesh> {
+/** The mode, decided (and logged) before the Pod files are written: the proxy user may need to read istio-token. */
+export async function decideMeshMode(resolved: Resolved, isRoot: boolean, ctx: KrunContext): Promise<ModeDecision> {
   const { config, client } = resolved;
-  const log = ctx.log.with({ component: 'mesh' });
   const decision = decideMode({
     setting: config.meshMode.value,
     settingSource: config.meshMode.source,
@@ -83,7 +83,23 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     hasEnvoy: await executable(config.envoy.value),
     hasIptables: await findable(config.iptablesRestore.value, ctx.env),
   });
-  log.info(`mesh mode ${decision.mode}: ${decision.reason}`);
+  ctx.log.info(`mesh mode ${decision.mode}: ${decision.reason}`, { component: 'mesh' });
+  return decision;
+}
+
+/** In sidecar mode pilot-agent and Envoy run as the proxy user (UID/GID 1337), whose traffic the capture lets through. */
+export function proxyUserOf(mode: MeshMode, isRoot: boolean) {
+  return mode === 'sidecar' && isRoot ? PROXY_OWNER : undefined;
+}
+
+export async function startMesh(
+  resolved: Resolved,
+  decision: ModeDecision,
+  isRoot: boolean,
+  ctx: KrunContext,
+): Promise<Mesh> {
+  const { config, client } = resolved;
+  const log = ctx.log.with({ component: 'mesh' });
   const mode = decision.mode;
   if (mode === 'none') return NO_MESH;
   if (!client) {
@@ -135,9 +151,8 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
       ],
     });
   }
-  // Sidecar mode runs the agent, and so Envoy, as the proxy user (UID/GID 1337), whose traffic the capture lets
-  // through; the directories it writes are its own. The other modes run it as krun's user.
-  const proxyOwner = mode === 'sidecar' && isRoot ? PROXY_OWNER : undefined;
+  // The directories the proxy user writes are its own; the other modes run the agent as krun's user.
+  const proxyOwner = proxyUserOf(mode, isRoot);
   await ownedDirs(
     base,
     [
