@@ -16,13 +16,10 @@ import { launcherCase } from '../support/launcher-case.ts';
 import { krunCapture, savedNat } from './support/capture-rules.ts';
 import { assertLogOrder } from './support/log-order.ts';
 import { TestNetns } from './support/netns.ts';
+import { TD_NODE } from './support/td-inputs.ts';
 
 const INPUTS = {
-  serverUri: 'trafficdirector.googleapis.com:443',
-  projectNumber: '123456789012',
-  network: 'scope:edge',
-  nodeId: '52fdfc07-2182-454f-963f-5f0f9a621d72~10.9.8.7',
-  zone: 'us-central1-c',
+  ...TD_NODE,
   rootCerts: '/etc/ssl/certs/ca-certificates.crt',
 };
 

@@ -2,9 +2,10 @@
 // stops the agent only after the app exited), ready when its check passes, restarted with backoff if it dies
 // later (the choice kubelet makes for a crashed sidecar), and stopped with SIGTERM then SIGKILL.
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Clock } from '../context.ts';
+import type { Clock, KrunContext } from '../context.ts';
 import { KrunError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import type { RunConfig } from '../run/config.ts';
 
 const TAIL_LINES = 40;
 const MAX_BACKOFF_MS = 30_000;
@@ -44,6 +45,22 @@ export interface RunningAgent {
 }
 
 export class AgentError extends KrunError {}
+
+/** What every supervised proxy shares: krun's start-up and termination timeouts, its clock, signal and stderr. */
+export function supervision(
+  config: Pick<RunConfig, 'startupTimeoutSeconds' | 'terminationGraceSeconds'>,
+  ctx: KrunContext,
+  log: Logger,
+): Pick<AgentOptions, 'timeoutMs' | 'graceMs' | 'clock' | 'signal' | 'log' | 'output'> {
+  return {
+    timeoutMs: config.startupTimeoutSeconds.value * 1000,
+    graceMs: config.terminationGraceSeconds.value * 1000,
+    clock: ctx.clock,
+    signal: ctx.signal,
+    log,
+    output: ctx.streams.err,
+  };
+}
 
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const name = o.name ?? 'pilot-agent';

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../fs/atomic-file.ts';
 import { gkeClusterUrl } from '../gcp/sts.ts';
 import type { Resolved } from '../run/launcher.ts';
 import { httpProbe } from '../run/readiness.ts';
-import { startAgent } from './agent.ts';
+import { startAgent, supervision } from './agent.ts';
 import { captureOutbound } from './capture.ts';
 import { saveEnvoyConfigDump } from './diagnostics.ts';
 import {
@@ -196,12 +196,7 @@ export async function startMesh(
       : () => statusProbe.check(ctx.signal),
     readyDescription: proxyless ? `the workload certificate in ${certs}` : statusProbe.description,
     diagnose: proxyless ? undefined : () => saveEnvoyConfigDump(base),
-    timeoutMs: config.startupTimeoutSeconds.value * 1000,
-    graceMs: config.terminationGraceSeconds.value * 1000,
-    clock: ctx.clock,
-    signal: ctx.signal,
-    log,
-    output: ctx.streams.err,
+    ...supervision(config, ctx, log),
   });
   if (proxyless) {
     const leaf = await readFile(certFiles[0] as string, 'utf8');

@@ -7,7 +7,7 @@ import type { KrunContext } from '../context.ts';
 import { writeFileAtomic } from '../fs/atomic-file.ts';
 import type { Logger } from '../log/logger.ts';
 import type { RunConfig } from '../run/config.ts';
-import { startAgent } from './agent.ts';
+import { startAgent, supervision } from './agent.ts';
 import { captureOutbound } from './capture.ts';
 import { ENVOY_ADMIN, saveEnvoyConfigDump } from './diagnostics.ts';
 import { MESH_PATHS } from './injector.ts';
@@ -133,12 +133,7 @@ export async function startTdEnvoy(
       `check the bootstrap ${path}`,
       'Traffic Director needs the instance identity (metadata server) with roles/trafficdirector.client',
     ],
-    timeoutMs: config.startupTimeoutSeconds.value * 1000,
-    graceMs: config.terminationGraceSeconds.value * 1000,
-    clock: ctx.clock,
-    signal: ctx.signal,
-    log,
-    output: ctx.streams.err,
+    ...supervision(config, ctx, log),
   });
   return { bootstrap: path, stop: () => envoy.stop() };
 }

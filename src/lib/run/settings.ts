@@ -181,7 +181,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: 'resyncInterval',
     env: 'KRUN_RESYNC_INTERVAL',
     flag: 'resync-interval',
-    summary: 'Seconds between re-reads of mounted Secrets and ConfigMaps',
+    summary: 'Seconds between re-reads of mounts and the istiod root',
   },
   {
     key: 'hbonePort',
