@@ -33,7 +33,8 @@ await copyFile(plane.fixtures.pilotAgent, pilotAgent);
 await chmod(pilotAgent, 0o755);
 const APP_IP = '10.9.0.1';
 const NAMESERVER = '10.9.0.53';
-const RESOLV_CONF = `search svc.cluster.local\nnameserver ${NAMESERVER}\n`;
+const NAMESERVER6 = 'fd00:9::53';
+const RESOLV_CONF = `search svc.cluster.local\nnameserver ${NAMESERVER}\nnameserver ${NAMESERVER6}\n`;
 const support = (f: string) => new URL(`./support/${f}`, import.meta.url).pathname;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -41,16 +42,20 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** A Node one-liner printing the IPv4 addresses of name, resolved with the nameservers of /etc/resolv.conf. */
-const resolve = (name: string) =>
-  `require('node:dns').promises.resolve4('${name}').then((a) => console.log(a.join(',')), (e) => console.log(e.code))`;
+/**
+ * A Node one-liner printing the IPv4 addresses of name, resolved with the nameservers of /etc/resolv.conf, or with
+ * the one given.
+ */
+const resolve = (name: string, server?: string) =>
+  `const r = new (require('node:dns').promises.Resolver)(); ${server ? `r.setServers(['${server}']); ` : ''}` +
+  `r.resolve4('${name}').then((a) => console.log(a.join(',')), (e) => console.log(e.code))`;
 
 /**
  * A namespace where the control plane answers on its usual 127.0.0.1 ports, with its own nameserver, the listeners
  * given (netns-listeners.ts specs), and the Envoy stand-in with the bootstrap template it reads.
  */
 async function envoyWorld(name: string, listeners: readonly string[]) {
-  const netns = await TestNetns.create(`krun-${name}-${process.pid}`, [APP_IP, NAMESERVER]);
+  const netns = await TestNetns.create(`krun-${name}-${process.pid}`, [APP_IP, NAMESERVER, NAMESERVER6]);
   const bridges: Server[] = [];
   cleanups.push(async () => {
     await netns.destroy();
@@ -110,6 +115,7 @@ describe('krun run with Envoy, in a network namespace', () => {
       `tcp:${APP_IP}:5432:direct 5432`,
       `tcp:${APP_IP}:8080:direct 8080`,
       `dns:${NAMESERVER}:53:10.9.9.9`,
+      `dns:[${NAMESERVER6}]:53:10.9.9.6`,
     ]);
     const { netns, out } = world;
     const web = await kube.post<{ spec: { clusterIP: string } }>(`/api/v1/namespaces/${world.ns}/services`, {
@@ -122,6 +128,7 @@ describe('krun run with Envoy, in a network namespace', () => {
       `bash -c 'exec 3<>/dev/tcp/${APP_IP}/5432 && cat <&3' > ${out('seen-5432')}`,
       `${process.execPath} -e "${resolve('db.example.test')}" > ${out('seen-dns-upstream')}`,
       `${process.execPath} -e "${resolve(`web.${world.ns}.svc.cluster.local`)}" > ${out('seen-dns-mesh')}`,
+      `${process.execPath} -e "${resolve(`web.${world.ns}.svc.cluster.local`, NAMESERVER6)}" > ${out('seen-dns6-mesh')}`,
       `cat /etc/resolv.conf > ${out('seen-resolv.conf')}`,
       `curl -sS http://127.0.0.1:15000/fake/report > ${out('seen-envoy')}`,
       `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline | grep -q '^${pilotAgent} proxy' && grep -E '^(Uid|Gid|Groups):' $p/status; done > ${out('seen-agent')}`,
@@ -157,6 +164,9 @@ describe('krun run with Envoy, in a network namespace', () => {
     // table (the nameserver would have said 10.9.9.9) and asked the nameserver for the rest
     assert.equal(await readFile(out('seen-dns-mesh'), 'utf8'), `${web.spec.clusterIP}\n`);
     assert.equal(await readFile(out('seen-dns-upstream'), 'utf8'), '10.9.9.9\n');
+    // And a query to the IPv6 nameserver too (ip6tables to [::1]:15053, where the agent listens because resolv.conf
+    // lists an IPv6 nameserver)
+    assert.equal(await readFile(out('seen-dns6-mesh'), 'utf8'), `${web.spec.clusterIP}\n`);
     const conntrack = (await netns.exec(['cat', '/proc/net/nf_conntrack'])).stdout;
     assert.match(
       conntrack,
@@ -181,7 +191,12 @@ describe('krun run with Envoy, in a network namespace', () => {
     const saved = (await netns.exec([iptables.save, '-t', 'nat'], [], iptables.env)).stdout;
     assert.deepEqual(
       saved.split('\n').filter((l) => l && !l.startsWith('#')),
-      savedNat(krunCapture(NAMESERVER, [5432])),
+      savedNat(krunCapture([NAMESERVER, NAMESERVER6], [5432])),
+    );
+    const saved6 = (await netns.exec([iptables.save6, '-t', 'nat'], [], iptables.env)).stdout;
+    assert.deepEqual(
+      saved6.split('\n').filter((l) => l && !l.startsWith('#')),
+      savedNat(krunCapture([NAMESERVER, NAMESERVER6], [5432]), 6),
     );
   });
 
