@@ -136,14 +136,23 @@ describe('krun run with MESH=td:… and Envoy, in a network namespace', () => {
       'app exited',
       'Envoy stopped',
     ]);
-    // And the kernel holds the capture with 169.254.169.254/32 excluded and DNS to the nameserver sent to 15053
+    // And the kernel holds the capture with the metadata server (169.254.169.254/32, fd20:ce::254/128) excluded and
+    // DNS to the nameserver sent to 15053
     const saved = (await netns.exec([iptables.save, '-t', 'nat'], [], iptables.env)).stdout;
-    const expected = savedNat(krunCapture(NAMESERVER, [], [`${METADATA}/32`]));
+    const options = krunCapture(NAMESERVER, [], [`${METADATA}/32`, 'fd20:ce::254/128']);
+    const expected = savedNat(options);
     assert.deepEqual(
       saved.split('\n').filter((l) => l && !l.startsWith('#')),
       expected,
     );
     assert.ok(expected.includes(`-A ISTIO_OUTPUT -d ${METADATA}/32 -j RETURN`));
+    const saved6 = (await netns.exec([iptables.save6, '-t', 'nat'], [], iptables.env)).stdout;
+    const expected6 = savedNat(options, 6);
+    assert.deepEqual(
+      saved6.split('\n').filter((l) => l && !l.startsWith('#')),
+      expected6,
+    );
+    assert.ok(expected6.includes('-A ISTIO_OUTPUT -d fd20:ce::254/128 -j RETURN'));
     // And the app's connection landed on Envoy with its destination, the metadata server was reached directly, DNS
     // reached Envoy's 15053, and Envoy's own connection (UID 1337) was not captured
     assert.equal(await readFile(out('seen-8080'), 'utf8'), `envoy ${APP_IP}:8080\n`);

@@ -2,7 +2,7 @@
 // capture lets that user's traffic through, and nothing else of the workload's. Its directories are its own, with
 // tight modes; what it only reads stays root's. Before starting it, krun checks that the user can reach what it
 // needs: pilot-agent's or Envoy's own error for an unreadable path is obscure.
-import { chown, mkdir, stat } from 'node:fs/promises';
+import { lchown, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
 import type { Owner } from '../fs/atomic-file.ts';
@@ -15,7 +15,8 @@ export async function ownedDirs(base: string, dirs: readonly [string, number][],
   for (const [dir, mode] of dirs) {
     const path = join(base, dir);
     await mkdir(path, { recursive: true, mode });
-    if (owner) await chown(path, owner.uid, owner.gid);
+    // lchown: a symlink left there (by the proxy user, say) must not hand its target to that user.
+    if (owner) await lchown(path, owner.uid, owner.gid);
   }
 }
 

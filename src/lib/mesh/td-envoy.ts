@@ -14,8 +14,11 @@ import { MESH_PATHS } from './injector.ts';
 import { OUTBOUND_CAPTURE_PORT } from './iptables.ts';
 import { assertReachable, ownedDirs, PROXY_OWNER } from './proxy-user.ts';
 
-/** Never captured in this mode (iptables.sh -x): the metadata server, whose tokens Envoy's call credentials use. */
-export const TD_EXCLUDED_RANGES = ['169.254.169.254/32'] as const;
+/**
+ * Never captured in this mode (iptables.sh -x): the metadata server, whose tokens Envoy's call credentials use, at
+ * its IPv4 address and the IPv6 one Google Cloud gives it where instances have IPv6.
+ */
+export const TD_EXCLUDED_RANGES = ['169.254.169.254/32', 'fd20:ce::254/128'] as const;
 /** The roots Envoy verifies Traffic Director with (the original's XDS_SERVER_CERT). */
 export const SYSTEM_ROOTS = '/etc/ssl/certs/ca-certificates.crt';
 export const TD_ENVOY_BOOTSTRAP = 'etc/istio/proxy/td-envoy-bootstrap.json';
