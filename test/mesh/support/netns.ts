@@ -10,7 +10,7 @@ const exec = promisify(execFile);
 
 /** setpriv credentials: a process of UID 1337 (but another group). */
 export const AS_PROXY_USER = ['--reuid=1337', '--regid=1000'];
-/** setpriv credentials: pilot-agent's in sidecar mode, root with group 1337. */
+/** setpriv credentials: root with group 1337 (istio-iptables -g: GID 1337 is not captured either). */
 export const AS_PROXY_GROUP = ['--reuid=0', '--regid=1337'];
 
 export class TestNetns {
