@@ -74,7 +74,7 @@ describe('istiod root rotation while running', () => {
       // Then nothing changes before the interval has passed
       await waitFor('the loop to sleep', async () => (clock.pending > 0 ? true : undefined));
       clock.advance(INTERVAL_MS - 1);
-      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(clock.pending, 1, 'the loop still sleeps: no re-read yet');
       assert.equal(await readFile(path, 'utf8'), oldRoot.certPem);
       // And at the interval the file holds the new root, with its mode, and no temporary file is left beside it
       clock.advance(1);
@@ -99,5 +99,39 @@ describe('istiod root rotation while running', () => {
       await loop;
       client.close();
     }
+  });
+});
+
+describe('the istiod root from CAROOT_ISTIOD', () => {
+  test('one from mesh-env is fetched from mesh-env again at each re-read; one from the environment is kept', async () => {
+    const [oldRoot, newRoot] = await Promise.all([
+      createCertificateAuthority('old mesh-env root'),
+      createCertificateAuthority('new mesh-env root'),
+    ]);
+    let published = oldRoot.certPem;
+    // A namespace without istio-ca-root-cert, and mesh-env as the gate keeps it (a stand-in: the real one is shared)
+    const client = {
+      get: async (path: string) => {
+        if (path.endsWith('/configmaps/istio-ca-root-cert'))
+          throw Object.assign(new Error('not found'), { status: 404 });
+        assert.equal(path, '/api/v1/namespaces/istio-system/configmaps/mesh-env');
+        return { data: { CAROOT_ISTIOD: published } };
+      },
+    } as unknown as KubeClient;
+    const log = testContext().log;
+    const fromMeshEnv = {
+      client,
+      namespace: 'apps',
+      setting: { value: oldRoot.certPem, source: 'mesh-env CAROOT_ISTIOD' },
+      log,
+    };
+    published = newRoot.certPem;
+    assert.equal((await readIstiodRoot(fromMeshEnv, false))?.pem, oldRoot.certPem, 'at start: the resolved setting');
+    assert.deepEqual(await readIstiodRoot(fromMeshEnv, true), {
+      pem: newRoot.certPem,
+      source: 'mesh-env CAROOT_ISTIOD',
+    });
+    const fromEnv = { ...fromMeshEnv, setting: { value: oldRoot.certPem, source: 'env CAROOT_ISTIOD' } };
+    assert.deepEqual(await readIstiodRoot(fromEnv, true), { pem: oldRoot.certPem, source: 'env CAROOT_ISTIOD' });
   });
 });
