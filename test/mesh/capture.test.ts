@@ -1,6 +1,7 @@
-// Sidecar mode's outbound capture applied for real: Debian's iptables (from the fixtures cache) run by
-// captureOutbound, the call `krun run` makes as root, inside a network namespace this test creates with only a
-// loopback interface (nothing can leave it). Asserted with iptables-save and by connections made in the namespace.
+// Sidecar mode's outbound capture applied for real, IPv4 and IPv6: Debian's iptables and ip6tables (from the
+// fixtures cache) run by captureOutbound, the call `krun run` makes as root, inside a network namespace this test
+// creates with only a loopback interface (nothing can leave it). Asserted with iptables-save/ip6tables-save and by
+// connections made in the namespace.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../src/lib/log/logger.ts';
 import { CaptureError, captureOutbound } from '../../src/lib/mesh/capture.ts';
+import { captureRules } from '../../src/lib/mesh/iptables.ts';
 import { ensureIptables } from '../support/fixtures/iptables.ts';
 import { krunCapture, savedNat } from './support/capture-rules.ts';
 import { AS_PROXY_GROUP, AS_PROXY_USER, TestNetns } from './support/netns.ts';
@@ -15,18 +17,23 @@ import { AS_PROXY_GROUP, AS_PROXY_USER, TestNetns } from './support/netns.ts';
 const iptables = await ensureIptables((line) => process.stderr.write(`[iptables fixture] ${line}\n`));
 const APP_IP = '10.9.0.1';
 const NAMESERVER = '10.9.0.53';
+const APP_IP6 = 'fd00:9::1';
+const NAMESERVER6 = 'fd00:9::53';
 const APPLY = new URL('./support/apply-capture.ts', import.meta.url).pathname;
 const LISTENERS = new URL('./support/netns-listeners.ts', import.meta.url).pathname;
 
 let netns: TestNetns;
 let work = '';
-let applied = '';
+let applied: { ipv4: string; ipv6?: string } = { ipv4: '' };
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'krun-capture-'));
-  netns = await TestNetns.create(`krun-capture-${process.pid}`, [APP_IP, NAMESERVER]);
+  netns = await TestNetns.create(`krun-capture-${process.pid}`, [APP_IP, NAMESERVER, APP_IP6, NAMESERVER6]);
   const resolvConf = join(work, 'resolv.conf');
-  await writeFile(resolvConf, `search svc.cluster.local\nnameserver ${NAMESERVER}\noptions ndots:5\n`);
+  await writeFile(
+    resolvConf,
+    `search svc.cluster.local\nnameserver ${NAMESERVER}\nnameserver ${NAMESERVER6}\noptions ndots:5\n`,
+  );
   // As `krun run` would be configured: capture everything, never port 5432, iptables-restore from the fixture; twice,
   // as a krun restarted in the same namespace would.
   for (let run = 0; run < 2; run++) {
@@ -35,7 +42,7 @@ before(async () => {
       KRUN_IPTABLES_RESTORE: iptables.restore,
       OUTBOUND_PORTS_EXCLUDE: '5432',
     });
-    applied = r.stdout;
+    applied = JSON.parse(r.stdout);
   }
   await netns.serve([
     process.execPath,
@@ -46,6 +53,11 @@ before(async () => {
     'udp:127.0.0.1:15053:dns proxy',
     'tcp:127.0.0.1:15053:dns proxy tcp',
     `udp:${NAMESERVER}:53:upstream dns`,
+    'tcp:[::1]:15001:capture',
+    `tcp:[${APP_IP6}]:8080:direct v6 8080`,
+    `tcp:[${APP_IP6}]:5432:direct v6 5432`,
+    'udp:[::1]:15053:dns proxy v6',
+    `udp:[${NAMESERVER6}]:53:upstream dns v6`,
   ]);
 });
 
@@ -61,15 +73,45 @@ describe('sidecar capture in a network namespace', () => {
 
   test('iptables-save shows exactly the rules krun applied, once after two runs', async () => {
     const { stdout } = await netns.exec([iptables.save, '-t', 'nat'], [], iptables.env);
-    const expected = savedNat(krunCapture(NAMESERVER, [5432]));
+    const expected = savedNat(krunCapture([NAMESERVER, NAMESERVER6], [5432]));
     assert.deepEqual(
       stdout.split('\n').filter((l) => l && !l.startsWith('#')),
       expected,
     );
     assert.deepEqual(
-      applied.split('\n').filter((l) => l.startsWith('-A')),
+      applied.ipv4.split('\n').filter((l) => l.startsWith('-A')),
       expected.filter((l) => l.startsWith('-A')),
     );
+  });
+
+  test('ip6tables-save shows the IPv6 twin: ::1 and the IPv6 nameserver instead of the IPv4 ones', async () => {
+    const { stdout } = await netns.exec([iptables.save6, '-t', 'nat'], [], iptables.env);
+    const expected = savedNat(krunCapture([NAMESERVER, NAMESERVER6], [5432]), 6);
+    assert.deepEqual(
+      stdout.split('\n').filter((l) => l && !l.startsWith('#')),
+      expected,
+    );
+    assert.deepEqual(
+      expected.filter((l) => /-d |dport 53/.test(l)),
+      [
+        `-A ISTIO_OUTPUT -d ${NAMESERVER6}/128 -p udp -m udp --dport 53 -j REDIRECT --to-ports 15053`,
+        `-A ISTIO_OUTPUT -d ${NAMESERVER6}/128 -p tcp -m tcp --dport 53 -j REDIRECT --to-ports 15053`,
+        '-A ISTIO_OUTPUT -d ::1/128 -j RETURN',
+      ],
+    );
+    assert.equal(applied.ipv6, captureRules(krunCapture([NAMESERVER, NAMESERVER6], [5432]), 6));
+  });
+
+  test('IPv6: the app’s connection lands on [::1]:15001 with its original destination; 1337 and excluded ports go direct', async () => {
+    assert.equal(await netns.dialTcp(APP_IP6, 8080), `capture [${APP_IP6}]:8080`);
+    assert.equal(await netns.dialTcp(APP_IP6, 8080, AS_PROXY_USER), 'direct v6 8080');
+    assert.equal(await netns.dialTcp(APP_IP6, 8080, AS_PROXY_GROUP), 'direct v6 8080');
+    assert.equal(await netns.dialTcp(APP_IP6, 5432), 'direct v6 5432');
+  });
+
+  test('IPv6: DNS to the IPv6 nameserver goes to the DNS proxy; the agent’s own queries go upstream', async () => {
+    assert.equal(await netns.dialUdp(NAMESERVER6, 53), 'dns proxy v6');
+    assert.equal(await netns.dialUdp(NAMESERVER6, 53, AS_PROXY_GROUP), 'upstream dns v6');
   });
 
   test('the app’s TCP connection lands on 15001 with its original destination recoverable', async () => {
@@ -89,6 +131,7 @@ describe('sidecar capture in a network namespace', () => {
     const config = (binary: string) => ({
       iptablesRestore: { value: binary, source: 'env KRUN_IPTABLES_RESTORE' },
       outboundIpRangesInclude: { value: ['*'], source: 'default' },
+      outboundIpRangesExclude: { value: [], source: 'unset' },
       outboundPortsExclude: { value: [], source: 'unset' },
     });
     for (const [binary, why] of [

@@ -6,7 +6,7 @@
 // agent, the app's outbound TCP lands on 15001 and its DNS goes through pilot-agent's real DNS proxy. Whitebox mode:
 // no capture, and the app's HTTP client goes through the proxy port.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +25,16 @@ const plane = await controlPlane();
 const kube = new TestKube(plane.access);
 const iptables = await ensureIptables((line) => process.stderr.write(`[iptables fixture] ${line}\n`));
 const work = await mkdtemp(join(tmpdir(), 'krun-envoy-'));
+// In sidecar mode the proxy runs as UID 1337: the base directories, the stand-in and pilot-agent (the fixtures cache
+// is under root's home) must be within its reach, as in a proxy image.
+await chmod(work, 0o755);
+const pilotAgent = join(work, 'pilot-agent');
+await copyFile(plane.fixtures.pilotAgent, pilotAgent);
+await chmod(pilotAgent, 0o755);
 const APP_IP = '10.9.0.1';
 const NAMESERVER = '10.9.0.53';
-const RESOLV_CONF = `search svc.cluster.local\nnameserver ${NAMESERVER}\n`;
+const NAMESERVER6 = 'fd00:9::53';
+const RESOLV_CONF = `search svc.cluster.local\nnameserver ${NAMESERVER}\nnameserver ${NAMESERVER6}\n`;
 const support = (f: string) => new URL(`./support/${f}`, import.meta.url).pathname;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -35,16 +42,20 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** A Node one-liner printing the IPv4 addresses of name, resolved with the nameservers of /etc/resolv.conf. */
-const resolve = (name: string) =>
-  `require('node:dns').promises.resolve4('${name}').then((a) => console.log(a.join(',')), (e) => console.log(e.code))`;
+/**
+ * A Node one-liner printing the IPv4 addresses of name, resolved with the nameservers of /etc/resolv.conf, or with
+ * the one given.
+ */
+const resolve = (name: string, server?: string) =>
+  `const r = new (require('node:dns').promises.Resolver)(); ${server ? `r.setServers(['${server}']); ` : ''}` +
+  `r.resolve4('${name}').then((a) => console.log(a.join(',')), (e) => console.log(e.code))`;
 
 /**
  * A namespace where the control plane answers on its usual 127.0.0.1 ports, with its own nameserver, the listeners
  * given (netns-listeners.ts specs), and the Envoy stand-in with the bootstrap template it reads.
  */
 async function envoyWorld(name: string, listeners: readonly string[]) {
-  const netns = await TestNetns.create(`krun-${name}-${process.pid}`, [APP_IP, NAMESERVER]);
+  const netns = await TestNetns.create(`krun-${name}-${process.pid}`, [APP_IP, NAMESERVER, NAMESERVER6]);
   const bridges: Server[] = [];
   cleanups.push(async () => {
     await netns.destroy();
@@ -67,6 +78,8 @@ async function envoyWorld(name: string, listeners: readonly string[]) {
   await bridge(Number(plane.istiod.secureGrpcAddress.split(':').at(-1)));
   await netns.resolvConf(RESOLV_CONF);
   await netns.serve([process.execPath, support('netns-listeners.ts'), ...listeners]);
+  const conntrack = join(work, `${name}-conntrack.sock`);
+  await netns.serve([process.execPath, support('conntrack-server.ts'), conntrack]);
   const envoy = join(work, `${name}-envoy`);
   await writeFile(envoy, `#!/bin/sh\nexec ${process.execPath} ${support('fake-envoy.ts')} "$@"\n`);
   await chmod(envoy, 0o755);
@@ -78,9 +91,12 @@ async function envoyWorld(name: string, listeners: readonly string[]) {
       '"xds": "{{ .config.ConfigPath }}/XDS", "admin_port": {{ .config.ProxyAdminPort }}}\n',
   );
   const w = await meshWorkload(plane, kube, work);
+  await chmod(w.dir, 0o755);
   await rootCertOf(kube, w.ns);
   const env = {
     ...w.env,
+    KRUN_PILOT_AGENT: pilotAgent,
+    FAKE_ENVOY_CONNTRACK: conntrack,
     ...iptables.env,
     KRUN_IPTABLES_RESTORE: iptables.restore,
     KRUN_ENVOY: envoy,
@@ -93,9 +109,15 @@ async function envoyWorld(name: string, listeners: readonly string[]) {
 }
 
 describe('krun run with Envoy, in a network namespace', () => {
-  test('sidecar: capture before the agent, the agent before the app; the app’s TCP and DNS are captured', async () => {
+  test('sidecar: capture before the agent, the agent (UID/GID 1337) before the app; the app’s TCP and DNS are captured, the proxy’s are not', async () => {
     // Given the control plane reachable in the namespace, its own nameserver, and what answers there
-    const world = await envoyWorld('sidecar', [`tcp:${APP_IP}:5432:direct 5432`, `dns:${NAMESERVER}:53:10.9.9.9`]);
+    const world = await envoyWorld('sidecar', [
+      `tcp:${APP_IP}:5432:direct 5432`,
+      `tcp:${APP_IP}:8080:direct 8080`,
+      `dns:${NAMESERVER}:53:10.9.9.9`,
+      // The same answer: pilot-agent may ask both nameservers at once and take the first answer.
+      `dns:[${NAMESERVER6}]:53:10.9.9.9`,
+    ]);
     const { netns, out } = world;
     const web = await kube.post<{ spec: { clusterIP: string } }>(`/api/v1/namespaces/${world.ns}/services`, {
       metadata: { name: 'web' },
@@ -107,9 +129,16 @@ describe('krun run with Envoy, in a network namespace', () => {
       `bash -c 'exec 3<>/dev/tcp/${APP_IP}/5432 && cat <&3' > ${out('seen-5432')}`,
       `${process.execPath} -e "${resolve('db.example.test')}" > ${out('seen-dns-upstream')}`,
       `${process.execPath} -e "${resolve(`web.${world.ns}.svc.cluster.local`)}" > ${out('seen-dns-mesh')}`,
+      `${process.execPath} -e "${resolve(`web.${world.ns}.svc.cluster.local`, NAMESERVER6)}" > ${out('seen-dns6-mesh')}`,
       `cat /etc/resolv.conf > ${out('seen-resolv.conf')}`,
+      `curl -sS http://127.0.0.1:15000/fake/report > ${out('seen-envoy')}`,
+      `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline | grep -q '^${pilotAgent} proxy' && grep -E '^(Uid|Gid|Groups):' $p/status; done > ${out('seen-agent')}`,
+      `id -u > ${out('seen-app-uid')}`,
     ].join('; ');
-    const r = await world.run(['--', 'sh', '-c', app], { OUTBOUND_PORTS_EXCLUDE: '5432' });
+    const r = await world.run(['--', 'sh', '-c', app], {
+      OUTBOUND_PORTS_EXCLUDE: '5432',
+      FAKE_ENVOY_DIAL: `${APP_IP}:8080`,
+    });
     // Then krun chose sidecar mode, captured before starting the agent, and started the app once the agent was ready
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /"message":"mesh mode sidecar: root, iptables, pilot-agent and Envoy are available"/);
@@ -119,13 +148,26 @@ describe('krun run with Envoy, in a network namespace', () => {
       'pilot-agent ready',
       'app started',
     ]);
-    // And the app's connection landed on 15001 with its original destination; the excluded port went direct
+    // And pilot-agent and Envoy ran as UID/GID 1337 without other groups, the app as krun's user (root)
+    assert.equal(
+      await readFile(out('seen-agent'), 'utf8'),
+      'Uid:\t1337\t1337\t1337\t1337\nGid:\t1337\t1337\t1337\t1337\nGroups:\t \n',
+    );
+    const envoy = JSON.parse(await readFile(out('seen-envoy'), 'utf8'));
+    assert.deepEqual([envoy.uid, envoy.gid, envoy.groups], [1337, 1337, [1337]]);
+    assert.equal(await readFile(out('seen-app-uid'), 'utf8'), '0\n');
+    // And the app's connection landed on 15001 with its original destination, while the same destination dialled by
+    // the proxy (UID 1337) was reached directly; the excluded port went direct
     assert.equal(await readFile(out('seen-8080'), 'utf8'), `envoy ${APP_IP}:8080\n`);
+    assert.equal(envoy.dialed, 'direct 8080');
     assert.equal(await readFile(out('seen-5432'), 'utf8'), 'direct 5432\n');
     // And its DNS queries were redirected to pilot-agent's DNS proxy, which answered a Service from istiod's name
     // table (the nameserver would have said 10.9.9.9) and asked the nameserver for the rest
     assert.equal(await readFile(out('seen-dns-mesh'), 'utf8'), `${web.spec.clusterIP}\n`);
     assert.equal(await readFile(out('seen-dns-upstream'), 'utf8'), '10.9.9.9\n');
+    // And a query to the IPv6 nameserver too (ip6tables to [::1]:15053, where the agent listens because resolv.conf
+    // lists an IPv6 nameserver)
+    assert.equal(await readFile(out('seen-dns6-mesh'), 'utf8'), `${web.spec.clusterIP}\n`);
     const conntrack = (await netns.exec(['cat', '/proc/net/nf_conntrack'])).stdout;
     assert.match(
       conntrack,
@@ -134,12 +176,28 @@ describe('krun run with Envoy, in a network namespace', () => {
       ),
       conntrack,
     );
+    // And what the proxy writes is its own with tight modes; it reads istio-token by its group
+    const owned = async (f: string) => {
+      const s = await stat(out(f));
+      return `${s.uid}:${s.gid} ${(s.mode & 0o777).toString(8)}`;
+    };
+    assert.equal(await owned('etc/istio/proxy'), '1337:1337 755');
+    assert.equal(await owned('var/lib/istio/envoy'), '1337:1337 700');
+    assert.equal(await owned('var/run/secrets/istio.io'), '1337:1337 755');
+    assert.equal(await owned('var/run/secrets/istio.io/key.pem'), '1337:1337 600');
+    assert.equal(await owned('var/run/secrets/tokens/istio-token'), '0:1337 640');
+    assert.equal(await owned('var/run/secrets/istio/root-cert.pem'), '0:0 644');
     // And resolv.conf was left as it was, and the kernel holds exactly the rules krun applied
     assert.equal(await readFile(out('seen-resolv.conf'), 'utf8'), RESOLV_CONF);
     const saved = (await netns.exec([iptables.save, '-t', 'nat'], [], iptables.env)).stdout;
     assert.deepEqual(
       saved.split('\n').filter((l) => l && !l.startsWith('#')),
-      savedNat(krunCapture(NAMESERVER, [5432])),
+      savedNat(krunCapture([NAMESERVER, NAMESERVER6], [5432])),
+    );
+    const saved6 = (await netns.exec([iptables.save6, '-t', 'nat'], [], iptables.env)).stdout;
+    assert.deepEqual(
+      saved6.split('\n').filter((l) => l && !l.startsWith('#')),
+      savedNat(krunCapture([NAMESERVER, NAMESERVER6], [5432]), 6),
     );
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { decideMode, type ModeFacts } from '../../src/lib/mesh/mode.ts';
+import { decideMode, decideTdFlavour, type ModeFacts, type TdFacts } from '../../src/lib/mesh/mode.ts';
 
 const everything: ModeFacts = {
   setting: 'auto',
@@ -54,5 +54,42 @@ describe('decideMode', () => {
   });
   test('no iptables: whitebox', () => {
     assert.deepEqual(decide({ hasIptables: false }), { mode: 'whitebox', reason: 'no iptables-restore binary' });
+  });
+});
+
+describe('decideTdFlavour (MESH=td:…)', () => {
+  const tdEverything: TdFacts = {
+    setting: 'auto',
+    settingSource: 'default',
+    isRoot: true,
+    interceptionMode: 'REDIRECT',
+    hasEnvoy: true,
+    hasIptables: true,
+  };
+  const td = (over: Partial<TdFacts>) => decideTdFlavour({ ...tdEverything, ...over });
+  test('root with iptables and Envoy: Envoy with capture, as the original', () => {
+    assert.deepEqual(td({}), { flavour: 'envoy', reason: 'root, iptables and Envoy are available' });
+  });
+  test('otherwise the gRPC bootstrap, with the reason', () => {
+    assert.deepEqual(td({ hasEnvoy: false }), { flavour: 'proxyless', reason: 'no Envoy binary' });
+    assert.deepEqual(td({ interceptionMode: 'NONE' }), {
+      flavour: 'proxyless',
+      reason: 'ISTIO_META_INTERCEPTION_MODE is NONE',
+    });
+    assert.deepEqual(td({ isRoot: false }), {
+      flavour: 'proxyless',
+      reason: 'not running as root (iptables needs it)',
+    });
+    assert.deepEqual(td({ hasIptables: false }), { flavour: 'proxyless', reason: 'no iptables-restore binary' });
+  });
+  test('KRUN_MESH_MODE proxyless or sidecar chooses', () => {
+    assert.deepEqual(td({ setting: 'proxyless', settingSource: 'env KRUN_MESH_MODE' }), {
+      flavour: 'proxyless',
+      reason: 'asked for by env KRUN_MESH_MODE',
+    });
+    assert.deepEqual(td({ setting: 'sidecar', settingSource: 'env KRUN_MESH_MODE', hasEnvoy: false }), {
+      flavour: 'envoy',
+      reason: 'asked for by env KRUN_MESH_MODE',
+    });
   });
 });

@@ -11,13 +11,10 @@ import { parseTdMesh, tdGrpcBootstrap } from '../../src/lib/mesh/td.ts';
 import { krun } from '../support/cli.ts';
 import { type GcpEmulator, startGcpEmulator } from '../support/gcp/index.ts';
 import { launcherCase } from '../support/launcher-case.ts';
+import { TD_NODE } from './support/td-inputs.ts';
 
 const INPUTS = {
-  serverUri: 'trafficdirector.googleapis.com:443',
-  projectNumber: '123456789012',
-  network: 'scope:edge',
-  nodeId: '52fdfc07-2182-454f-963f-5f0f9a621d72~10.9.8.7',
-  zone: 'us-central1-c',
+  ...TD_NODE,
   instanceIp: '10.9.8.7',
   certDir: '/var/run/secrets/workload-spiffe-credentials',
 };

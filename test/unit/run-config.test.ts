@@ -133,3 +133,32 @@ describe('parseMounts', () => {
     assert.throws(() => parseMounts('secret:a:/x,configmap:b:/x', 'flag --mount'), /two mounts share the path \/x/);
   });
 });
+
+describe('OUTBOUND_IP_RANGES_EXCLUDE', () => {
+  test('addresses and CIDRs of both families, from env or mesh-env; none by default', () => {
+    assert.deepEqual(resolve({}).outboundIpRangesExclude, { value: [], source: 'unset' });
+    assert.deepEqual(
+      resolve({ env: { OUTBOUND_IP_RANGES_EXCLUDE: '169.254.169.254/32, 10.0.0.0/8,fd00::/8,fd00::1' } })
+        .outboundIpRangesExclude,
+      {
+        value: ['169.254.169.254/32', '10.0.0.0/8', 'fd00::/8', 'fd00::1'],
+        source: 'env OUTBOUND_IP_RANGES_EXCLUDE',
+      },
+    );
+    assert.equal(
+      resolve({ meshEnv: { OUTBOUND_IP_RANGES_EXCLUDE: '10.1.0.0/16' } }).outboundIpRangesExclude.source,
+      'mesh-env OUTBOUND_IP_RANGES_EXCLUDE',
+    );
+  });
+
+  test('anything else is a usage error naming the entry', () => {
+    for (const bad of ['metadata.google.internal', '10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/1', '10.0.0.0/x']) {
+      assert.throws(
+        () => resolve({ env: { OUTBOUND_IP_RANGES_EXCLUDE: `10.2.0.0/16,${bad}` } }),
+        (err) =>
+          err instanceof UsageError &&
+          err.message === `env OUTBOUND_IP_RANGES_EXCLUDE is "${bad}": not an IP address or CIDR`,
+      );
+    }
+  });
+});

@@ -29,6 +29,8 @@ export const DATA_LINK = '..data';
 export interface ProjectedFile {
   readonly data: Uint8Array;
   readonly mode: number;
+  /** This file's owner, instead of the directory's. */
+  readonly owner?: Owner | undefined;
 }
 
 export interface ProjectOptions {
@@ -64,6 +66,7 @@ async function unchanged(dir: string, version: string, files: ReadonlyMap<string
       const path = join(dir, version, key);
       const [data, info] = await Promise.all([readFile(path), stat(path)]);
       if ((info.mode & 0o777) !== file.mode || !Buffer.from(file.data).equals(data)) return false;
+      if (file.owner && (info.uid !== file.owner.uid || info.gid !== file.owner.gid)) return false;
     } catch {
       return false;
     }
@@ -84,7 +87,8 @@ export async function writeProjected(
   const version = await mkdtemp(join(dir, versionName(options.now ?? new Date())));
   // mkdtemp makes it 0700; like kubelet's, it must be traversable by the app's user (file modes do the guarding).
   await chmod(version, 0o755);
-  for (const [key, file] of files) await writeFileAtomic(join(version, key), file.data, file.mode, options.owner);
+  for (const [key, file] of files)
+    await writeFileAtomic(join(version, key), file.data, file.mode, file.owner ?? options.owner);
   const tmpLink = join(dir, `${DATA_LINK}_tmp`);
   await rm(tmpLink, { force: true });
   await symlink(basename(version), tmpLink);

@@ -1,10 +1,11 @@
-// pilot-agent under supervision: started in its own process group (a terminal's Ctrl-C reaches the app, and krun
+// pilot-agent (or Traffic Director's Envoy) under supervision: started in its own process group (a terminal's Ctrl-C reaches the app, and krun
 // stops the agent only after the app exited), ready when its check passes, restarted with backoff if it dies
 // later (the choice kubelet makes for a crashed sidecar), and stopped with SIGTERM then SIGKILL.
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Clock } from '../context.ts';
+import type { Clock, KrunContext } from '../context.ts';
 import { KrunError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import type { RunConfig } from '../run/config.ts';
 
 const TAIL_LINES = 40;
 const MAX_BACKOFF_MS = 30_000;
@@ -12,6 +13,10 @@ const MAX_BACKOFF_MS = 30_000;
 const HEALTHY_RUN_MS = 60_000;
 
 export interface AgentOptions {
+  /** How logs and errors name it: pilot-agent unless given. */
+  readonly name?: string | undefined;
+  /** What to check when it never gets ready (the control plane's address, by default istiod's). */
+  readonly hints?: readonly string[] | undefined;
   readonly binary: string;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
@@ -41,7 +46,24 @@ export interface RunningAgent {
 
 export class AgentError extends KrunError {}
 
+/** What every supervised proxy shares: krun's start-up and termination timeouts, its clock, signal and stderr. */
+export function supervision(
+  config: Pick<RunConfig, 'startupTimeoutSeconds' | 'terminationGraceSeconds'>,
+  ctx: KrunContext,
+  log: Logger,
+): Pick<AgentOptions, 'timeoutMs' | 'graceMs' | 'clock' | 'signal' | 'log' | 'output'> {
+  return {
+    timeoutMs: config.startupTimeoutSeconds.value * 1000,
+    graceMs: config.terminationGraceSeconds.value * 1000,
+    clock: ctx.clock,
+    signal: ctx.signal,
+    log,
+    output: ctx.streams.err,
+  };
+}
+
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
+  const name = o.name ?? 'pilot-agent';
   const lines: string[] = [];
   let restarts = 0;
   let stopping = false;
@@ -74,11 +96,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       proc.once('error', (err) => resolve(err.message));
       proc.once('exit', (code, sig) => resolve(sig ? `killed by ${sig}` : `exit status ${code}`));
     });
-    o.log.info('pilot-agent started', { pid: proc.pid, binary: o.binary });
+    o.log.info(`${name} started`, { pid: proc.pid, binary: o.binary });
     return proc;
   };
 
-  const diagnostic = () => (lines.length ? `\n--- last lines of pilot-agent ---\n${lines.join('\n')}` : '');
+  const diagnostic = () => (lines.length ? `\n--- last lines of ${name} ---\n${lines.join('\n')}` : '');
 
   spawnOnce();
   // Readiness: poll until ready, the agent exits, or the timeout.
@@ -93,22 +115,29 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     await kill();
     throw err;
   }
-  o.log.info('pilot-agent ready', { waitedFor: o.readyDescription });
+  o.log.info(`${name} ready`, { waitedFor: o.readyDescription });
 
   async function waitUntilReady(): Promise<void> {
     for (;;) {
       if (await o.ready()) return;
       if (early !== undefined) {
-        throw new AgentError(`pilot-agent stopped before it was ready (${early})${diagnostic()}`, {
-          hints: ['check the discovery address (XDS_ADDR), ISTIOD_SAN and the istiod root certificate'],
+        throw new AgentError(`${name} stopped before it was ready (${early})${diagnostic()}`, {
+          hints: [
+            ...(o.hints ?? ['check the discovery address (XDS_ADDR), ISTIOD_SAN and the istiod root certificate']),
+          ],
         });
       }
       if (o.clock.now().getTime() >= deadline) {
         // Asked while the agent (and Envoy) still run.
         const more = o.diagnose ? `\n${await o.diagnose()}` : '';
         throw new AgentError(
-          `pilot-agent was not ready after ${o.timeoutMs / 1000} s (waited for ${o.readyDescription})${diagnostic()}${more}`,
-          { hints: ['check that istiod is reachable at XDS_ADDR', 'raise KRUN_STARTUP_TIMEOUT if it needs longer'] },
+          `${name} was not ready after ${o.timeoutMs / 1000} s (waited for ${o.readyDescription})${diagnostic()}${more}`,
+          {
+            hints: [
+              ...(o.hints ?? ['check that istiod is reachable at XDS_ADDR']),
+              'raise KRUN_STARTUP_TIMEOUT if it needs longer',
+            ],
+          },
         );
       }
       await o.clock.sleep(100, o.signal);
@@ -123,7 +152,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       const why = await exited;
       if (stopping) return;
       if (o.clock.now().getTime() - started >= HEALTHY_RUN_MS) backoff = 1000;
-      o.log.error(`pilot-agent exited unexpectedly (${why}); restarting in ${backoff / 1000} s${diagnostic()}`);
+      o.log.error(`${name} exited unexpectedly (${why}); restarting in ${backoff / 1000} s${diagnostic()}`);
       try {
         await o.clock.sleep(backoff, stopController.signal);
       } catch {
@@ -161,7 +190,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       stopController.abort();
       await kill();
       await supervising;
-      o.log.info('pilot-agent stopped');
+      o.log.info(`${name} stopped`);
     },
   };
 }

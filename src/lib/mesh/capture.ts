@@ -1,37 +1,80 @@
-// Sidecar mode's outbound capture, applied as root before the agent starts: the rules of iptables.ts for the
-// configured ranges and ports and the nameservers of resolv.conf, in one `iptables-restore --noflush` call (all or
-// nothing). resolv.conf itself is left alone: the DNS redirect happens in the kernel, as in an Istio Pod.
+// The outbound capture (sidecar mode, and Traffic Director with Envoy), applied as root before the proxy starts: the
+// rules of iptables.ts for the configured ranges and ports and the nameservers of resolv.conf, in one
+// `iptables-restore --noflush` call (all or nothing), and the IPv6 twin with ip6tables-restore when the kernel has
+// IPv6 (an uncaptured IPv6 path would bypass the mesh, so its failure is an error too). resolv.conf itself is left
+// alone: the DNS redirect happens in the kernel, as in an Istio Pod.
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { KrunError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { RunConfig } from '../run/config.ts';
 import { PROXY_UID } from './injector.ts';
-import { captureRules, nameservers, OUTBOUND_CAPTURE_PORT, OUTPUT_JUMP } from './iptables.ts';
+import { type CaptureOptions, captureRules, nameservers, OUTBOUND_CAPTURE_PORT, OUTPUT_JUMP } from './iptables.ts';
 
-export type CaptureConfig = Pick<RunConfig, 'iptablesRestore' | 'outboundIpRangesInclude' | 'outboundPortsExclude'>;
+export type CaptureConfig = Pick<
+  RunConfig,
+  'iptablesRestore' | 'outboundIpRangesInclude' | 'outboundIpRangesExclude' | 'outboundPortsExclude'
+>;
+
+/** The kernel's IPv6 addresses: present when the network namespace has IPv6. */
+const IF_INET6 = '/proc/net/if_inet6';
+
+/** ip6tables-restore of the same flavour and place as the iptables-restore given (iptables-legacy-restore too). */
+export function ip6tablesRestoreOf(iptablesRestore: string): string {
+  const name = basename(iptablesRestore).replace(/^iptables/, 'ip6tables');
+  return iptablesRestore.includes('/') ? join(dirname(iptablesRestore), name) : name;
+}
 
 export class CaptureError extends KrunError {}
 
+export interface AppliedCapture {
+  /** The iptables-restore input applied. */
+  readonly ipv4: string;
+  /** The ip6tables-restore input applied; undefined when the kernel has no IPv6. */
+  readonly ipv6: string | undefined;
+}
+
 /**
- * Applies the capture and returns the rules it applied. DNS to the nameservers of resolvConf goes to the agent's DNS
- * proxy; env is iptables-restore's environment.
+ * Applies the capture and returns the rules it applied. DNS to the nameservers of resolvConf goes to the DNS proxy;
+ * extraExcluded adds never-captured CIDRs to the configured ones; env is iptables-restore's environment.
  */
 export async function captureOutbound(
   config: CaptureConfig,
   resolvConf: string,
   env: Readonly<Record<string, string | undefined>>,
   log: Logger,
-): Promise<string> {
-  const binary = config.iptablesRestore.value;
+  extraExcluded: readonly string[] = [],
+): Promise<AppliedCapture> {
   const resolv = await readFile(resolvConf, 'utf8').catch(() => '');
-  const rules = captureRules({
+  const options: CaptureOptions = {
     includeRanges: config.outboundIpRangesInclude.value,
+    excludeRanges: [...config.outboundIpRangesExclude.value, ...extraExcluded],
     excludePorts: config.outboundPortsExclude.value,
     proxyUid: PROXY_UID,
     proxyGid: PROXY_UID,
     dnsServers: nameservers(resolv),
+  };
+  const binary = config.iptablesRestore.value;
+  const ipv4 = captureRules(options, 4);
+  await apply(binary, ipv4, env);
+  const hasIpv6 = await access(IF_INET6).then(
+    () => true,
+    () => false,
+  );
+  const binary6 = ip6tablesRestoreOf(binary);
+  const ipv6 = hasIpv6 ? captureRules(options, 6) : undefined;
+  if (ipv6) await apply(binary6, ipv6, env);
+  log.info('applied the outbound capture (iptables)', {
+    to: OUTBOUND_CAPTURE_PORT,
+    iptablesRestore: binary,
+    ip6tablesRestore: ipv6 ? binary6 : 'none: no IPv6 in this network namespace',
+    resolvConf,
   });
+  return { ipv4, ipv6 };
+}
+
+async function apply(binary: string, rules: string, env: Readonly<Record<string, string | undefined>>) {
   // A krun restarted in the same namespace finds its chains (declaring them flushes them) and its jump from OUTPUT,
   // which would be added twice: remove it first. Failing here only means it was not there.
   await run(binary, ['--noflush'], `*nat\n${OUTPUT_JUMP.replace('-A', '-D')}\nCOMMIT\n`, env);
@@ -39,17 +82,11 @@ export async function captureOutbound(
   if (failure) {
     throw new CaptureError(`can't apply the outbound capture: ${binary} ${failure}`, {
       hints: [
-        'sidecar mode needs root with CAP_NET_ADMIN and iptables (nf_tables or legacy) in the kernel',
+        'the capture needs root with CAP_NET_ADMIN, and iptables and ip6tables (nf_tables or legacy) in the kernel',
         'ISTIO_META_INTERCEPTION_MODE=NONE (whitebox) runs without capture',
       ],
     });
   }
-  log.info('applied the outbound capture (iptables)', {
-    to: OUTBOUND_CAPTURE_PORT,
-    iptablesRestore: binary,
-    resolvConf,
-  });
-  return rules;
 }
 
 /** Runs command with input on stdin; resolves with undefined on success, else why it failed. */

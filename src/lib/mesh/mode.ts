@@ -33,3 +33,22 @@ export function decideMode(f: ModeFacts): ModeDecision {
   if (!f.hasIptables) return { mode: 'whitebox', reason: 'no iptables-restore binary' };
   return { mode: 'sidecar', reason: 'root, iptables, pilot-agent and Envoy are available' };
 }
+
+/** Traffic Director (MESH=td:…): Envoy with capture (the original's default), or the gRPC bootstrap for the app. */
+export type TdFlavour = 'envoy' | 'proxyless';
+
+export type TdFacts = Pick<
+  ModeFacts,
+  'setting' | 'settingSource' | 'isRoot' | 'interceptionMode' | 'hasEnvoy' | 'hasIptables'
+>;
+
+export function decideTdFlavour(f: TdFacts): { readonly flavour: TdFlavour; readonly reason: string } {
+  if (f.setting === 'proxyless') return { flavour: 'proxyless', reason: `asked for by ${f.settingSource}` };
+  if (f.setting === 'sidecar') return { flavour: 'envoy', reason: `asked for by ${f.settingSource}` };
+  if (!f.hasEnvoy) return { flavour: 'proxyless', reason: 'no Envoy binary' };
+  // Traffic Director's Envoy gets the app's traffic only through the capture.
+  if (f.interceptionMode === 'NONE') return { flavour: 'proxyless', reason: 'ISTIO_META_INTERCEPTION_MODE is NONE' };
+  if (!f.isRoot) return { flavour: 'proxyless', reason: 'not running as root (iptables needs it)' };
+  if (!f.hasIptables) return { flavour: 'proxyless', reason: 'no iptables-restore binary' };
+  return { flavour: 'envoy', reason: 'root, iptables and Envoy are available' };
+}

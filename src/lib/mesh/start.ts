@@ -1,56 +1,39 @@
-// startMesh: decide the mode, lay out what the injector would have (labels, istiod root, directories), apply the
+// decideMeshMode, then startMesh: lay out what the injector would have (labels, istiod root, directories), apply the
 // iptables capture in sidecar mode, start pilot-agent and wait until it is ready. The launcher calls it after the
 // Pod files (tokens) are written and before the app starts; the result's env goes to the app, stop() runs last.
-import { constants } from 'node:fs';
-import { access, mkdir, readFile, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../fs/atomic-file.ts';
 import { gkeClusterUrl } from '../gcp/sts.ts';
-import { apiStatus } from '../kube/client.ts';
 import type { Resolved } from '../run/launcher.ts';
 import { httpProbe } from '../run/readiness.ts';
-import { startAgent } from './agent.ts';
+import { startAgent, supervision } from './agent.ts';
 import { captureOutbound } from './capture.ts';
 import { saveEnvoyConfigDump } from './diagnostics.ts';
 import {
   agentArgs,
   agentEnvironment,
   appMeshEnvironment,
-  chooseRootCert,
   MESH_PATHS,
   type MeshInputs,
-  PROXY_UID,
   parseProxyConfig,
   podLabels,
   revisionOf,
 } from './injector.ts';
-import { decideMode, type MeshMode } from './mode.ts';
+import { decideMode, type MeshMode, type ModeDecision } from './mode.ts';
+import { executable, findable } from './probe.ts';
+import { assertReachable, ownedDirs, PROXY_OWNER } from './proxy-user.ts';
+import { istiodRootRefresh, readIstiodRoot, writeIstiodRoot } from './root-cert.ts';
 
 export interface Mesh {
   readonly mode: MeshMode;
   /** Added to the app's environment. */
   readonly env: Readonly<Record<string, string>>;
   stop(): Promise<void>;
-}
-
-async function executable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** A path, or a name found on PATH. */
-async function findable(name: string, env: Readonly<Record<string, string | undefined>>): Promise<boolean> {
-  if (name.includes('/')) return executable(name);
-  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    if (await executable(join(dir, name))) return true;
-  }
-  return false;
+  /** A task for the refresh loop (keepFresh): returns when it wants to run again. */
+  readonly refresh?: (() => Promise<number>) | undefined;
 }
 
 async function nonEmpty(path: string): Promise<boolean> {
@@ -75,11 +58,21 @@ function gkeOf(config: Resolved['config']): MeshInputs['gke'] {
   };
 }
 
+/** What the agent writes (its config and Envoy's bootstrap, the certificates, its sockets): the proxy user's. */
+const PROXY_DIRS: readonly [string, number][] = [
+  [MESH_PATHS.proxyDir, 0o755],
+  [MESH_PATHS.outputCerts, 0o755],
+  [MESH_PATHS.envoyDir, 0o700],
+  // pilot-agent's SDS and credential sockets, relative to its working directory (the base directory).
+  ['var/run/secrets/workload-spiffe-uds', 0o755],
+  ['var/run/secrets/credential-uds', 0o755],
+];
+
 const NO_MESH: Mesh = { mode: 'none', env: {}, stop: async () => {} };
 
-export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunContext): Promise<Mesh> {
+/** The mode, decided (and logged) before the Pod files are written: the proxy user may need to read istio-token. */
+export async function decideMeshMode(resolved: Resolved, isRoot: boolean, ctx: KrunContext): Promise<ModeDecision> {
   const { config, client } = resolved;
-  const log = ctx.log.with({ component: 'mesh' });
   const decision = decideMode({
     setting: config.meshMode.value,
     settingSource: config.meshMode.source,
@@ -90,7 +83,23 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     hasEnvoy: await executable(config.envoy.value),
     hasIptables: await findable(config.iptablesRestore.value, ctx.env),
   });
-  log.info(`mesh mode ${decision.mode}: ${decision.reason}`);
+  ctx.log.info(`mesh mode ${decision.mode}: ${decision.reason}`, { component: 'mesh' });
+  return decision;
+}
+
+/** In sidecar mode pilot-agent and Envoy run as the proxy user (UID/GID 1337), whose traffic the capture lets through. */
+export function proxyUserOf(mode: MeshMode, isRoot: boolean) {
+  return mode === 'sidecar' && isRoot ? PROXY_OWNER : undefined;
+}
+
+export async function startMesh(
+  resolved: Resolved,
+  decision: ModeDecision,
+  isRoot: boolean,
+  ctx: KrunContext,
+): Promise<Mesh> {
+  const { config, client } = resolved;
+  const log = ctx.log.with({ component: 'mesh' });
   const mode = decision.mode;
   if (mode === 'none') return NO_MESH;
   if (!client) {
@@ -127,22 +136,13 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
   };
 
   // The istiod root: pilot-agent refuses to start without it.
-  let configMap: string | undefined;
-  try {
-    const cm = await client.get<{ data?: Record<string, string> }>(
-      `/api/v1/namespaces/${inputs.namespace}/configmaps/istio-ca-root-cert`,
-      { signal: ctx.signal },
-    );
-    configMap = cm.data?.['root-cert.pem'];
-  } catch (err) {
-    const status = apiStatus(err);
-    if (status !== 404 && status !== 403) throw err;
-    log.debug(`can't read ConfigMap istio-ca-root-cert (${status})`);
-  }
-  const root = chooseRootCert(
-    configMap,
-    config.istiodRootCert.value ? config.istiodRootCert : { value: undefined, source: 'unset' },
-  );
+  const rootSource = {
+    client,
+    namespace: inputs.namespace,
+    setting: config.istiodRootCert,
+    log,
+  };
+  const root = await readIstiodRoot(rootSource, false, ctx.signal);
   if (!root) {
     throw new UsageError(`no istiod root certificate for mesh mode ${mode}`, {
       hints: [
@@ -151,16 +151,25 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
       ],
     });
   }
-  // Sidecar mode runs the agent, and so Envoy, as root with group 1337 (as the original did): the capture lets that
-  // group's traffic through.
-  const proxyGroup = mode === 'sidecar' && isRoot ? PROXY_UID : undefined;
-  for (const dir of [MESH_PATHS.proxyDir, 'etc/istio/pod', 'var/run/secrets/istio']) {
-    await mkdir(join(base, dir), { recursive: true, mode: 0o755 });
-  }
-  await mkdir(join(base, MESH_PATHS.outputCerts), { recursive: true, mode: 0o755 });
-  await mkdir(join(base, MESH_PATHS.envoyDir), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(base, MESH_PATHS.rootCert), root.pem, 0o644);
+  // The directories the proxy user writes are its own; the other modes run the agent as krun's user.
+  const proxyOwner = proxyUserOf(mode, isRoot);
+  await ownedDirs(
+    base,
+    [
+      ['etc/istio/pod', 0o755],
+      ['var/run/secrets/istio', 0o755],
+    ],
+    undefined,
+  );
+  await ownedDirs(base, PROXY_DIRS, proxyOwner);
+  await writeIstiodRoot(base, root);
   await writeFileAtomic(join(base, MESH_PATHS.podLabels), podLabels(inputs), 0o644);
+  if (proxyOwner) {
+    await assertReachable(config.pilotAgent.value, proxyOwner, 'pilot-agent', 'execute');
+    await assertReachable(config.envoy.value, proxyOwner, 'Envoy', 'execute');
+    await assertReachable(join(base, MESH_PATHS.rootCert), proxyOwner, 'the istiod root', 'read');
+    await assertReachable(join(base, MESH_PATHS.istioToken), proxyOwner, 'the istio-token', 'read');
+  }
   log.info('wrote the mesh files', { rootCert: root.source });
 
   if (mode === 'sidecar') {
@@ -180,23 +189,25 @@ export async function startMesh(resolved: Resolved, isRoot: boolean, ctx: KrunCo
     args: agentArgs(inputs.namespace),
     env,
     cwd: base,
-    ...(proxyGroup !== undefined ? { uid: 0, gid: proxyGroup } : {}),
+    ...(proxyOwner ? { uid: proxyOwner.uid, gid: proxyOwner.gid } : {}),
     ready: proxyless
       ? async () =>
           (await Promise.all([...certFiles, join(base, MESH_PATHS.grpcBootstrap)].map(nonEmpty))).every(Boolean)
       : () => statusProbe.check(ctx.signal),
     readyDescription: proxyless ? `the workload certificate in ${certs}` : statusProbe.description,
     diagnose: proxyless ? undefined : () => saveEnvoyConfigDump(base),
-    timeoutMs: config.startupTimeoutSeconds.value * 1000,
-    graceMs: config.terminationGraceSeconds.value * 1000,
-    clock: ctx.clock,
-    signal: ctx.signal,
-    log,
-    output: ctx.streams.err,
+    ...supervision(config, ctx, log),
   });
   if (proxyless) {
     const leaf = await readFile(certFiles[0] as string, 'utf8');
     log.debug('workload certificate ready', { bytes: leaf.length });
   }
-  return { mode, env: appMeshEnvironment(mode, base), stop: () => agent.stop() };
+  const intervalMs = config.resyncIntervalSeconds.value * 1000;
+  return {
+    mode,
+    env: appMeshEnvironment(mode, base),
+    stop: () => agent.stop(),
+    // A rotated istiod root reaches the agent without a restart.
+    refresh: istiodRootRefresh(rootSource, base, intervalMs, ctx.clock, ctx.signal),
+  };
 }

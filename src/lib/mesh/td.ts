@@ -1,6 +1,7 @@
 // Traffic Director mode (`MESH=td:[projects=NUMBER][&scopes=SCOPE]`, the original's syntax): no istiod, no cluster
-// needed. krun writes the gRPC xDS bootstrap Traffic Director expects (node id projects/<N>/networks/scope:<S>/nodes/
-// <uuid>~<ip>, the zone, google_default channel credentials) and gives its path to the app in GRPC_XDS_BOOTSTRAP.
+// needed. With Envoy, root and iptables, Envoy with capture as the original (td-envoy.ts); otherwise krun writes the
+// gRPC xDS bootstrap Traffic Director expects (node id projects/<N>/networks/scope:<S>/nodes/<uuid>~<ip>, the zone,
+// google_default channel credentials) and gives its path to the app in GRPC_XDS_BOOTSTRAP.
 import { randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { mkdir } from 'node:fs/promises';
@@ -13,6 +14,9 @@ import { instanceFacts } from '../gcp/metadata.ts';
 import { detectPlatform } from '../gcp/platform.ts';
 import type { RunConfig } from '../run/config.ts';
 import { MESH_PATHS } from './injector.ts';
+import { decideTdFlavour } from './mode.ts';
+import { executable, findable } from './probe.ts';
+import { SYSTEM_ROOTS, startTdEnvoy, tdEnvoyBootstrap } from './td-envoy.ts';
 
 export const TD_SERVER = 'trafficdirector.googleapis.com:443';
 /** The original's zone when the metadata server has none. */
@@ -100,7 +104,7 @@ export interface TdStarted {
   stop(): Promise<void>;
 }
 
-export async function startTd(td: TdMesh, config: RunConfig, ctx: KrunContext): Promise<TdStarted> {
+export async function startTd(td: TdMesh, config: RunConfig, isRoot: boolean, ctx: KrunContext): Promise<TdStarted> {
   const log = ctx.log.with({ component: 'mesh' });
   const facts = (await detectPlatform(ctx.env)).onGoogleCloud ? await instanceFacts(ctx.env) : undefined;
   const projectNumber = td.projectNumber ?? config.projectNumber.value ?? facts?.projectNumber;
@@ -113,12 +117,33 @@ export async function startTd(td: TdMesh, config: RunConfig, ctx: KrunContext): 
   const explicit = /^(flag|env|mesh-env) /.test(config.xdsAddr.source);
   const base = config.baseDir.value;
   const ip = await instanceIp();
+  const serverUri = explicit ? config.xdsAddr.value : TD_SERVER;
+  const nodeId = `${randomUUID()}~${ip}`;
+  const zone = facts?.zone ?? TD_DEFAULT_ZONE;
+  const decision = decideTdFlavour({
+    setting: config.meshMode.value,
+    settingSource: config.meshMode.source,
+    isRoot,
+    interceptionMode: config.interceptionMode.value,
+    hasEnvoy: await executable(config.envoy.value),
+    hasIptables: await findable(config.iptablesRestore.value, ctx.env),
+  });
+  if (decision.flavour === 'envoy') {
+    const inputs = { serverUri, projectNumber, network: td.network, nodeId, zone, rootCerts: SYSTEM_ROOTS };
+    log.info('mesh mode td: Traffic Director (MESH=td:…) with Envoy', {
+      reason: decision.reason,
+      node: tdEnvoyBootstrap(inputs).node.id,
+      server: serverUri,
+    });
+    const envoy = await startTdEnvoy(inputs, config, ctx, log);
+    return { mode: 'td', env: { KRUN_MESH_MODE: 'td' }, stop: envoy.stop };
+  }
   const bootstrap = tdGrpcBootstrap({
-    serverUri: explicit ? config.xdsAddr.value : TD_SERVER,
+    serverUri,
     projectNumber,
     network: td.network,
-    nodeId: `${randomUUID()}~${ip}`,
-    zone: facts?.zone ?? TD_DEFAULT_ZONE,
+    nodeId,
+    zone,
     instanceIp: ip,
     certDir: join(base, WORKLOAD_CERT_DIR),
   });
@@ -126,8 +151,9 @@ export async function startTd(td: TdMesh, config: RunConfig, ctx: KrunContext): 
   await mkdir(join(base, MESH_PATHS.proxyDir), { recursive: true, mode: 0o755 });
   await writeFileAtomic(path, `${JSON.stringify(bootstrap, null, 2)}\n`, 0o644);
   log.info('mesh mode td: Traffic Director (MESH=td:…), proxyless gRPC', {
+    reason: decision.reason,
     node: bootstrap.node.id,
-    server: bootstrap.xds_servers[0]?.server_uri,
+    server: serverUri,
     bootstrap: path,
   });
   return { mode: 'td', env: { KRUN_MESH_MODE: 'td', GRPC_XDS_BOOTSTRAP: path }, stop: async () => {} };

@@ -1,6 +1,7 @@
 // Resolves `krun run`'s configuration with one precedence order: flag > env > mesh-env ConfigMap > derived
 // default. Every value remembers where it came from, for --print-config and for error messages. Pure: the
 // caller passes in everything (flags, env, mesh-env, what the kubeconfig says), so tests need no process state.
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { dataplaneServiceAccount } from '../gcp/sts.ts';
@@ -76,6 +77,7 @@ export interface RunConfig {
   readonly interceptionMode: Value<'REDIRECT' | 'NONE'>;
   /** CIDRs whose outbound traffic is captured; ['*'] means all. */
   readonly outboundIpRangesInclude: Value<readonly string[]>;
+  readonly outboundIpRangesExclude: Value<readonly string[]>;
   readonly outboundPortsExclude: Value<readonly number[]>;
   readonly pilotAgent: Value<string>;
   readonly envoy: Value<string>;
@@ -408,6 +410,7 @@ type MeshSettings = Pick<
   | 'meshId'
   | 'interceptionMode'
   | 'outboundIpRangesInclude'
+  | 'outboundIpRangesExclude'
   | 'outboundPortsExclude'
   | 'pilotAgent'
   | 'envoy'
@@ -448,6 +451,7 @@ function resolveMesh(
     throw bad(interceptionRaw, 'not REDIRECT or NONE', 'ISTIO_META_INTERCEPTION_MODE=NONE');
   }
   const rangesRaw = get('outboundIpRangesInclude');
+  const excludedRaw = get('outboundIpRangesExclude');
   const portsRaw = get('outboundPortsExclude');
   const ports = list(portsRaw).map((p) => port({ value: p, source: portsRaw?.source ?? '' }, 1).value);
   return {
@@ -472,12 +476,26 @@ function resolveMesh(
     outboundIpRangesInclude: rangesRaw
       ? { value: list(rangesRaw), source: rangesRaw.source }
       : { value: ['*'], source: 'default' },
+    outboundIpRangesExclude: excludedRaw
+      ? { value: list(excludedRaw).map((r) => cidrOf(excludedRaw, r)), source: excludedRaw.source }
+      : { value: [], source: 'unset' },
     outboundPortsExclude: portsRaw ? { value: ports, source: portsRaw.source } : { value: [], source: 'unset' },
     pilotAgent: get('pilotAgent') ?? { value: '/usr/local/bin/pilot-agent', source: 'default' },
     envoy: get('envoy') ?? { value: '/usr/local/bin/envoy', source: 'default' },
     iptablesRestore: get('iptablesRestore') ?? { value: 'iptables-restore', source: 'default' },
     meshStatusPort: port(get('meshStatusPort'), 15020),
   };
+}
+
+/** An address or CIDR of either family, as written (iptables takes it as is). */
+function cidrOf(raw: NonNullable<Raw>, range: string): string {
+  const [ip, bits, ...rest] = range.split('/');
+  const family = isIP(ip ?? '');
+  const max = family === 6 ? 128 : 32;
+  if (!family || rest.length > 0 || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+    throw bad({ ...raw, value: range }, 'not an IP address or CIDR', `${raw.source.split(' ')[1]}=169.254.169.254/32`);
+  }
+  return range;
 }
 
 /** PORT_<name> from mesh-env, then from the environment, which wins (the original lost env ports: a bug). */

@@ -10,7 +10,7 @@ import type { Owner } from '../fs/atomic-file.ts';
 import type { HboneServer } from '../hbone/server.ts';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
-import { type Mesh, startMesh } from '../mesh/start.ts';
+import { decideMeshMode, type Mesh, proxyUserOf, startMesh } from '../mesh/start.ts';
 import { parseTdMesh, startTd } from '../mesh/td.ts';
 import { type SshDebug, startSshDebug } from '../ssh/start.ts';
 import { type RunningApp, startApp } from './app.ts';
@@ -118,7 +118,12 @@ export function appEnvironment(
 }
 
 /** Writes the Pod files once; returns when each should next be refreshed. Errors here stop krun before the app. */
-async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owner | undefined) {
+async function preparePodFiles(
+  resolved: Resolved,
+  ctx: KrunContext,
+  owner: Owner | undefined,
+  proxyUser: Owner | undefined,
+) {
   const { config, client, connection } = resolved;
   const google = googleChain(config, ctx.env);
   if (!client || !connection) {
@@ -142,6 +147,8 @@ async function preparePodFiles(resolved: Resolved, ctx: KrunContext, owner: Owne
       istioAudience: config.istioTokenAudience.value,
       ca: connection.ca,
       owner,
+      // The proxy user (sidecar mode) reads the token by its group.
+      istioTokenGroup: proxyUser?.gid,
       now: ctx.clock.now().getTime(),
       signal: ctx.signal,
     });
@@ -206,16 +213,29 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   let mesh: Pick<Mesh, 'env' | 'stop'> | undefined;
   const sshEnv = () => appEnvironment(config, ctx.env, connection !== undefined);
   try {
-    const files = await preparePodFiles(resolved, ctx, owner);
+    const td = parseTdMesh(ctx.env.MESH);
+    // Traffic Director, or Istio's mode decided before the Pod files: the proxy user may need to read istio-token.
+    const plan = td
+      ? ({ kind: 'td', td } as const)
+      : ({ kind: 'istio', decision: await decideMeshMode(resolved, options.isRoot, ctx) } as const);
+    const proxyUser = plan.kind === 'istio' ? proxyUserOf(plan.decision.mode, options.isRoot) : undefined;
+    const files = await preparePodFiles(resolved, ctx, owner, proxyUser);
+    const common = { clock: ctx.clock, log, signal: background.signal };
     if (files) {
-      const common = { clock: ctx.clock, log, signal: background.signal };
       loops.push(keepFresh(files.tokens, files.tokensAt, { ...common, what: 'token refresh' }));
       if (config.mounts.value.length > 0) {
         loops.push(keepFresh(files.mounts, files.mountsAt, { ...common, what: 'mount re-sync' }));
       }
     }
-    const td = parseTdMesh(ctx.env.MESH);
-    mesh = td ? await startTd(td, config, ctx) : await startMesh(resolved, options.isRoot, ctx);
+    const started =
+      plan.kind === 'istio'
+        ? await startMesh(resolved, plan.decision, options.isRoot, ctx)
+        : await startTd(plan.td, config, options.isRoot, ctx);
+    mesh = started;
+    if ('refresh' in started && started.refresh) {
+      const at = ctx.clock.now().getTime() + config.resyncIntervalSeconds.value * 1000;
+      loops.push(keepFresh(started.refresh, at, { ...common, what: 'istiod root re-read' }));
+    }
     const [command, ...args] = options.command;
     if (!command) {
       ssh = await startSshDebug(config, ctx, resolved.client, sshEnv(), audit);

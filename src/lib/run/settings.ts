@@ -50,6 +50,7 @@ export type SettingKey =
   | 'meshId'
   | 'interceptionMode'
   | 'outboundIpRangesInclude'
+  | 'outboundIpRangesExclude'
   | 'outboundPortsExclude'
   | 'pilotAgent'
   | 'envoy'
@@ -184,7 +185,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: 'resyncInterval',
     env: 'KRUN_RESYNC_INTERVAL',
     flag: 'resync-interval',
-    summary: 'Seconds between re-reads of mounted Secrets and ConfigMaps',
+    summary: 'Seconds between re-reads of mounts and the istiod root',
   },
   {
     key: 'hbonePort',
@@ -326,6 +327,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'OUTBOUND_IP_RANGES_INCLUDE',
     flag: 'outbound-ip-ranges-include',
     summary: 'Comma-separated CIDRs captured to the sidecar, or *',
+    meshEnv: true,
+  },
+  {
+    key: 'outboundIpRangesExclude',
+    env: 'OUTBOUND_IP_RANGES_EXCLUDE',
+    flag: 'outbound-ip-ranges-exclude',
+    summary: 'Comma-separated CIDRs never captured',
     meshEnv: true,
   },
   {

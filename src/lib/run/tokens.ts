@@ -105,6 +105,8 @@ export interface TokenFilesOptions {
   /** The API server's CA, published as ca.crt like a Pod's. */
   readonly ca?: string | undefined;
   readonly owner?: Owner | undefined;
+  /** A group that may read istio-token too (0640): the proxy's, which runs as UID/GID 1337 with capture. */
+  readonly istioTokenGroup?: number | undefined;
   readonly now: number;
   readonly signal?: AbortSignal;
   /** The managed-mesh token chain, when configured: its tokens join istio-token. */
@@ -121,7 +123,12 @@ export async function writeTokenFiles(client: KubeClient, options: TokenFilesOpt
   const secret = (text: string): ProjectedFile => ({ data: Buffer.from(text), mode: 0o600 });
   const plain = (text: string): ProjectedFile => ({ data: Buffer.from(text), mode: 0o644 });
   const issued: IssuedToken[] = [api, mesh];
-  const tokenFiles = new Map([[ISTIO_TOKEN_FILE, secret(mesh.token)]]);
+  const group = options.istioTokenGroup;
+  const istioToken: ProjectedFile =
+    group === undefined
+      ? secret(mesh.token)
+      : { data: Buffer.from(mesh.token), mode: 0o640, owner: { uid: owner?.uid ?? 0, gid: group } };
+  const tokenFiles = new Map([[ISTIO_TOKEN_FILE, istioToken]]);
   if (google) {
     // STS accepts only a subject token for the trust domain; istio-token has that audience unless OSS Istio's.
     const subject =

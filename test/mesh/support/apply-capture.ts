@@ -1,6 +1,6 @@
 // Run by capture.test.ts as root inside the test's network namespace: resolves the run settings from the
 // environment as `krun run` does and applies sidecar mode's capture with captureOutbound, the call startMesh makes.
-// Prints the rules it applied.
+// Prints the rules it applied (JSON: ipv4, ipv6).
 import { hostname } from 'node:os';
 import { createLogger } from '../../../src/lib/log/logger.ts';
 import { captureOutbound } from '../../../src/lib/mesh/capture.ts';
@@ -17,4 +17,4 @@ const config = resolveConfig({
   cwd: process.cwd(),
 });
 const log = createLogger({ stream: process.stderr, format: 'json', level: 'info' });
-process.stdout.write(await captureOutbound(config, resolvConf, process.env, log));
+process.stdout.write(JSON.stringify(await captureOutbound(config, resolvConf, process.env, log)));

@@ -1,10 +1,10 @@
-// Run by the capture tests inside their network namespace. Each argument PROTO:HOST:PORT:LABEL opens a listener
-// that answers `LABEL` (TCP: on accept; UDP: to each datagram; DNS: LABEL is the IPv4 address every A query gets).
+// Run by the capture tests inside their network namespace. Each argument PROTO:HOST:PORT:LABEL (an IPv6 HOST in
+// brackets) opens a listener that answers `LABEL` (TCP: on accept; UDP: to each datagram; DNS: LABEL is the IPv4 address every A query gets).
 // A TCP listener labelled `capture` stands in for Envoy's 15001 and answers `capture <original destination>`, read
 // from the kernel's connection tracking as Envoy's SO_ORIGINAL_DST would. Prints `ready` once all listen; runs until
 // killed.
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
+import { createServer, isIPv6 } from 'node:net';
 import { originalDestination } from './conntrack.ts';
 
 /** An answer to a DNS query: every A question gets `ip` (the question section is copied back). */
@@ -20,12 +20,13 @@ function dnsAnswer(query: Buffer, ip: string): Buffer {
 
 const listening: Promise<void>[] = [];
 for (const spec of process.argv.slice(2)) {
-  const [proto, host, port, label] = spec.split(':');
-  if (!host || !port || !label) throw new Error(`bad listener ${spec}`);
+  const [, proto, bracketed, port, label] = /^(\w+):(\[[^\]]+\]|[^:]+):(\d+):(.+)$/.exec(spec) ?? [];
+  if (!bracketed || !port || !label) throw new Error(`bad listener ${spec}`);
+  const host = bracketed.replace(/^\[(.*)\]$/, '$1');
   listening.push(
     new Promise((resolve, reject) => {
       if (proto === 'udp' || proto === 'dns') {
-        const socket = createSocket('udp4');
+        const socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
         socket.on('message', (msg, from) => {
           const reply = proto === 'dns' ? dnsAnswer(msg, label) : `${label}\n`;
           socket.send(reply, from.port, from.address);

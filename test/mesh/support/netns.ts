@@ -3,13 +3,14 @@
 // /etc/netns/<name>/resolv.conf over /etc/resolv.conf, which is how a test gives the namespace its own nameserver.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { isIPv6 } from 'node:net';
 import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
 
 /** setpriv credentials: a process of UID 1337 (but another group). */
 export const AS_PROXY_USER = ['--reuid=1337', '--regid=1000'];
-/** setpriv credentials: pilot-agent's in sidecar mode, root with group 1337. */
+/** setpriv credentials: root with group 1337 (istio-iptables -g: GID 1337 is not captured either). */
 export const AS_PROXY_GROUP = ['--reuid=0', '--regid=1337'];
 
 export class TestNetns {
@@ -24,7 +25,18 @@ export class TestNetns {
     await exec('ip', ['netns', 'add', name]);
     const ns = new TestNetns(name);
     await exec('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-    for (const a of addresses) await exec('ip', ['-n', name, 'addr', 'add', `${a}/32`, 'dev', 'lo']);
+    for (const a of addresses) {
+      await exec('ip', [
+        '-n',
+        name,
+        'addr',
+        'add',
+        `${a}/${isIPv6(a) ? 128 : 32}`,
+        'dev',
+        'lo',
+        ...(isIPv6(a) ? ['nodad'] : []),
+      ]);
+    }
     return ns;
   }
 
