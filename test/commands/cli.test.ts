@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { krun } from '../support/cli.ts';
+import { krun, spawnKrun } from '../support/cli.ts';
 import { dependencyClosure, packageOf } from '../support/packages.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -61,6 +61,14 @@ describe('krun', () => {
       // `krun TOPIC --help` opens with the same description
       assert.equal((await krun([topic, '--help'])).stdout.split('\n')[0], description);
     }
+  });
+
+  test('SIGTERM to a command that does not drain (hbone -L) ends it with 130, as SIGINT does', async () => {
+    const p = spawnKrun(['hbone', '-L', '0:22', 'http://127.0.0.1:9'], { cleanEnv: { PATH: process.env.PATH } });
+    await p.waitForLog('Forwarding from 127.0.0.1:');
+    p.child.kill('SIGTERM');
+    const r = await p.exited;
+    assert.equal(r.status, 130, r.stderr);
   });
 
   test('version -o json prints the object, -o yaml the same as YAML', async () => {
