@@ -6,6 +6,7 @@ import { KubeClient, KubeUnreachableError } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
 import type { Logger } from '../log/logger.ts';
 import { connectGatewayServer, type GkeCluster, getCluster, listClusters, listMemberships } from './gke.ts';
+import { googleAuth } from './iam-admin.ts';
 import { type InstanceFacts, instanceFacts } from './metadata.ts';
 import { detectPlatform } from './platform.ts';
 import { type Candidate, rankClusters } from './select-cluster.ts';
@@ -50,8 +51,6 @@ export function parseMesh(mesh: string | undefined): MeshAddress | undefined {
   });
 }
 
-const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
-
 const gkeContext = (c: GkeCluster) => `gke_${c.project}_${c.location}_${c.name}`;
 
 async function reachable(connection: KubeConnection): Promise<boolean> {
@@ -82,10 +81,10 @@ export async function discoverGke(settings: GkeSettings, env: Env, log: Logger):
       region: facts.region,
       serviceAccount: facts.serviceAccount,
     });
-  const { GoogleAuth } = await import('google-auth-library');
-  const auth = new GoogleAuth({ scopes: [SCOPE] });
-  const project =
-    settings.projectId ?? mesh?.project ?? facts?.projectId ?? (await auth.getProjectId().catch(() => undefined));
+  const known = settings.projectId ?? mesh?.project ?? facts?.projectId;
+  // A known project spares the library its own search for one (it runs `gcloud config config-helper`).
+  const auth = await googleAuth(known);
+  const project = known ?? (await auth.getProjectId().catch(() => undefined));
   if (!project) {
     throw new KrunError('no Google Cloud project to look for clusters in', {
       hints: ['set PROJECT_ID, or MESH=gke://PROJECT'],
