@@ -4,9 +4,11 @@
 // - URL: the service's https:// URL (a Google ID token, no Admin API call);
 // - plain: 127.0.0.1:PORT of a `krun run` serving HBONE over TLS itself, with --auth none (no Google at all).
 // The Google side is the emulator (metadata server as the credentials, Admin API, the Cloud Run front end in this
-// process); both workloads are real `krun run` instances. Needs `npm run build` and ssh-keygen.
+// process); both workloads are real `krun run` instances. A `gcloud` on PATH matters: google-auth-library runs
+// `gcloud config config-helper` when it has to find a project itself, so the output says which one was there.
+// Needs `npm run build` and ssh-keygen.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OPERATOR, operatorEnv, operatorGcp } from '../test/operator/support.ts';
@@ -67,7 +69,11 @@ try {
     for (const [name, args] of Object.entries(cases)) samples[name]?.push(await wallTime(args));
   }
   const baseline = median(samples['krun exec 127.0.0.1:PORT -- true'] ?? []);
-  process.stdout.write(`node ${process.version}, ${ROUNDS} rounds (median wall time); Google emulated on loopback\n`);
+  const gcloud = (process.env.PATH ?? '').split(':').find((d) => d && existsSync(join(d, 'gcloud')));
+  process.stdout.write(
+    `node ${process.version}, ${ROUNDS} rounds (median wall time); Google emulated on loopback; ` +
+      `gcloud on PATH: ${gcloud ? join(gcloud, 'gcloud') : 'none'}\n`,
+  );
   for (const [name, xs] of Object.entries(samples)) {
     const m = median(xs);
     process.stdout.write(
