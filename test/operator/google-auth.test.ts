@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { packageOf } from '../support/packages.ts';
 import { deploy, OPERATOR, operator, PROJECT, REGION, world } from './support.ts';
 
 const w = await world('google-auth');
 const op = await operator(w);
-const { url } = await deploy(w, 'lookup', { SSH_AUTH: op.pub }, { invoker: OPERATOR });
+const { url, instance } = await deploy(w, 'lookup', { SSH_AUTH: op.pub }, { invoker: OPERATOR });
 await deploy(w, 'other', { SSH_AUTH: op.pub }, { invoker: OPERATOR });
 
 let n = 0;
@@ -61,4 +62,19 @@ describe('Google credentials of an operator command', () => {
     assert.match(r.stdout, /^Host krun\.other$/m);
     assert.deepEqual(await gcloud.runs(), []);
   });
+});
+
+test('a target without Google authentication never loads the Google libraries', async () => {
+  const file = join(await w.dir('modules'), 'loaded.txt');
+  const preload = new URL('../support/record-modules.ts', import.meta.url).href;
+  // The instance itself, over cleartext HTTP/2: no ID token to fetch
+  const r = await op.run(['exec', `http://127.0.0.1:${instance.hbonePort}`, '--', 'echo', 'direct'], {
+    nodeArgs: ['--import', preload],
+    env: { KRUN_RECORD_MODULES: file },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'direct\n');
+  const packages = new Set((await readFile(file, 'utf8')).split('\n').flatMap((u) => packageOf(u) ?? []));
+  assert.ok(packages.has('ssh2'), 'the recorder saw the SSH client load');
+  for (const heavy of ['google-auth-library', 'gcp-metadata', 'gaxios']) assert.ok(!packages.has(heavy), heavy);
 });
