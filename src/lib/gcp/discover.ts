@@ -181,7 +181,9 @@ export async function discoverGke(settings: GkeSettings, env: Env, log: Logger):
     );
   }
   const fleetOptions = { project, projectNumber: settings.projectNumber ?? facts?.projectNumber, facts };
-  return fleet(auth, linked ? [linked] : memberships, fleetOptions, env, log, toConnection, token);
+  // A linked cluster that just did not answer is not asked again (a black-holed endpoint costs the whole timeout).
+  const choice = linked ? { memberships: [linked], direct: false } : { memberships, direct: true };
+  return fleet(auth, choice, fleetOptions, env, log, toConnection, token);
 }
 
 /** `projects/P/locations/L/clusters/N`, as a membership's resource link names its GKE cluster. */
@@ -194,7 +196,7 @@ const resourcePath = (c: GkeCluster) => `projects/${c.project}/locations/${c.loc
  */
 async function fleet(
   auth: import('google-auth-library').GoogleAuth,
-  memberships: readonly Membership[],
+  { memberships, direct }: { memberships: readonly Membership[]; direct: boolean },
   options: { project: string; projectNumber: string | undefined; facts: InstanceFacts | undefined },
   env: Env,
   log: Logger,
@@ -213,32 +215,28 @@ async function fleet(
   }
   const member = first.name.split('/').at(-1) ?? first.name;
   const gke = /^projects\/([^/]+)\/locations\/([^/]+)\/clusters\/([^/]+)$/.exec(first.gkeCluster ?? '');
-  let cluster: DiscoveredCluster = {
-    name: member,
-    location: 'global',
-    url: undefined,
-    noUrl: `Fleet membership ${member} is not a GKE cluster (it has no endpoint.gkeCluster.resourceLink)`,
-  };
-  if (gke?.[1] && gke[2] && gke[3]) {
-    const linked = await getCluster(auth, gke[1], gke[2], gke[3], env).catch((err: unknown) => {
+  const [, gkeProject, gkeLocation, gkeName] = gke ?? [];
+  if (gkeProject && gkeLocation && gkeName && direct) {
+    const linked = await getCluster(auth, gkeProject, gkeLocation, gkeName, env).catch((err: unknown) => {
       log.debug("can't read the membership's GKE cluster; using the Connect Gateway", { error: String(err) });
       return undefined;
     });
     const reason = `Fleet membership ${member}`;
-    const direct = linked ? toConnection(linked, reason) : undefined;
-    if (linked && direct && (await reachable(direct))) {
+    const connection = linked ? toConnection(linked, reason) : undefined;
+    if (linked && connection && (await reachable(connection))) {
       log.info('selected GKE cluster', { cluster: `${linked.location}/${linked.name}`, reason });
-      return {
-        connection: direct,
-        facts,
-        project,
-        cluster: gkeIdentity(linked),
-        reason,
-        contextName: gkeContext(linked),
-      };
+      return { connection, facts, project, cluster: gkeIdentity(linked), reason, contextName: gkeContext(linked) };
     }
-    cluster = { name: gke[3], location: gke[2], url: gkeClusterUrl(gke[1], gke[2], gke[3]) };
   }
+  const cluster: DiscoveredCluster =
+    gkeProject && gkeLocation && gkeName
+      ? { name: gkeName, location: gkeLocation, url: gkeClusterUrl(gkeProject, gkeLocation, gkeName) }
+      : {
+          name: member,
+          location: 'global',
+          url: undefined,
+          noUrl: `Fleet membership ${member} is not a GKE cluster (it has no endpoint.gkeCluster.resourceLink)`,
+        };
   if (!projectNumber)
     throw new KrunError('the Connect Gateway needs the project number', { hints: ['set PROJECT_NUMBER'] });
   const server = connectGatewayServer(projectNumber, first.name, env);
