@@ -1,4 +1,4 @@
-// TestKube, the helper every integration test talks to the apiserver with: a DELETE with DeleteOptions in its body
+// Deleting through the test helper and the product client. TestKube: a DELETE with DeleteOptions in its body
 // must reach the apiserver whole, and leave the keep-alive connection usable for the requests after it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -27,5 +27,25 @@ test('a DELETE body is read by the apiserver and the reused connection keeps wor
       200,
     );
     assert.equal(await statusOf(kube.get(`${path}/${name}`)), 404);
+  }
+});
+
+test("KubeClient.delete with dryRun adds it to a path's own query: the object stays", async () => {
+  const { KubeClient } = await import('../../src/lib/kube/client.ts');
+  const { loadKubeconfig } = await import('../../src/lib/kube/kubeconfig.ts');
+  const connection = await loadKubeconfig([plane.kubeconfig]);
+  assert.ok(connection);
+  const client = new KubeClient(connection);
+  try {
+    const ns = await kube.createNamespace('dry-delete');
+    const path = `/api/v1/namespaces/${ns}/configmaps/kept`;
+    await kube.post(`/api/v1/namespaces/${ns}/configmaps`, { metadata: { name: 'kept' } });
+    // As `krun runtime uninstall --dry-run=server` deletes: with propagationPolicy in the path
+    assert.equal(await client.delete(`${path}?propagationPolicy=Background`, { dryRun: true }), true);
+    assert.equal(await statusOf(kube.get(path)), 200);
+    assert.equal(await client.delete(`${path}?propagationPolicy=Background`), true);
+    assert.equal(await statusOf(kube.get(path)), 404);
+  } finally {
+    client.close();
   }
 });
