@@ -4,14 +4,20 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { krun } from '../support/cli.ts';
+import { krun, spawnKrun } from '../support/cli.ts';
 import { dependencyClosure, packageOf } from '../support/packages.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+  oclif: { topics?: Record<string, { description?: string }> };
+};
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const manifest = JSON.parse(readFileSync(new URL('../../oclif.manifest.json', import.meta.url), 'utf8')) as {
   commands: Record<string, { summary?: string }>;
 };
+
+/** The lines of a help section (`TOPICS`, `COMMANDS`), up to the next blank line. */
+const section = (help: string, title: string) => help.split(`\n${title}\n`)[1]?.split('\n\n')[0] ?? '';
 
 describe('krun', () => {
   test('--version prints the version line on stdout only', async () => {
@@ -39,7 +45,30 @@ describe('krun', () => {
       const help = (await krun([topic ?? '', '--help'])).stdout;
       assert.match(help, new RegExp(`^ {2}${id.replaceAll(':', ' ')} +${escapeRegExp(summary)}$`, 'm'));
     }
-    for (const topic of topics) assert.match(root.stdout, new RegExp(`^ {2}${topic} +\\S`, 'm'));
+    // Each topic has its own description (oclif would otherwise show its first command's summary)
+    const listed = section(root.stdout, 'TOPICS');
+    assert.deepEqual(
+      [...listed.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]),
+      [...topics].sort(),
+    );
+    for (const topic of topics) {
+      const description = pkg.oclif.topics?.[topic]?.description;
+      assert.ok(description, `package.json oclif.topics.${topic} has a description`);
+      assert.ok(description.length < 50, `the ${topic} topic's description fits on one line`);
+      assert.match(listed, new RegExp(`^ {2}${topic} +${escapeRegExp(description)}$`, 'm'));
+      const summaries = ids.filter((id) => id.startsWith(`${topic}:`)).map((id) => manifest.commands[id]?.summary);
+      assert.ok(!summaries.includes(description), `the ${topic} topic is not described by one of its commands`);
+      // `krun TOPIC --help` opens with the same description
+      assert.equal((await krun([topic, '--help'])).stdout.split('\n')[0], description);
+    }
+  });
+
+  test('SIGTERM to a command that does not drain (hbone -L) ends it with 130, as SIGINT does', async () => {
+    const p = spawnKrun(['hbone', '-L', '0:22', 'http://127.0.0.1:9'], { cleanEnv: { PATH: process.env.PATH } });
+    await p.waitForLog('Forwarding from 127.0.0.1:');
+    p.child.kill('SIGTERM');
+    const r = await p.exited;
+    assert.equal(r.status, 130, r.stderr);
   });
 
   test('version -o json prints the object, -o yaml the same as YAML', async () => {

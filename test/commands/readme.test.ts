@@ -31,6 +31,23 @@ describe('README', () => {
     );
   });
 
+  test('the SIGTERM table names real commands, and every other command exits 130 like the table says', () => {
+    const exits = section('Exit codes');
+    const rows = [...exits.matchAll(/^\| (`krun [^|]+|every other command) \| ([^|]+) \|$/gm)].map((m) => m[1]);
+    assert.deepEqual(rows, [
+      '`krun run` with an app',
+      '`krun run` without an app',
+      '`krun gate`',
+      'every other command',
+    ]);
+    for (const row of rows.slice(0, -1)) {
+      const id = /^`krun ([^`]+)`/.exec(row ?? '')?.[1] ?? '';
+      assert.ok(manifest.commands[id.replaceAll(' ', ':')], `${id} is a command`);
+    }
+    assert.match(exits, /^\| every other command \| 130, as for SIGINT \|$/m);
+    assert.match(exits, new RegExp(`^\\| ${ExitCode.interrupted} \\| Interrupted: SIGINT, or SIGTERM`, 'm'));
+  });
+
   test('the krun run settings table lists every setting with its variable, flag and mesh-env support', () => {
     const rows = [
       ...section('`krun run`: the container entrypoint').matchAll(/^\| `([^`]+)` \| `--([^`]+)`[^|]* \| (yes)? *\|/gm),

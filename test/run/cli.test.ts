@@ -79,6 +79,27 @@ describe('krun run, standalone', () => {
     assert.match(r.stderr, /app still running 0.5 s after SIGTERM; killing it/);
   });
 
+  test('an app that SIGTERM kills gives 143 (128 + 15), as any signal that kills it', async () => {
+    const { env } = await sandbox();
+    const p = spawnKrun(['run', '--', 'sleep', '30'], { cleanEnv: env });
+    await p.waitForLog('app started');
+    p.child.kill('SIGTERM');
+    const r = await p.exited;
+    assert.equal(r.status, 143, r.stderr);
+    assert.match(r.stderr, /"message":"app exited","pid":\d+,"status":143,"signal":"SIGTERM"/);
+  });
+
+  test('without an app (and nothing listening) krun runs until SIGTERM, then exits 0', async () => {
+    const { env } = await sandbox();
+    const p = spawnKrun(['run'], { cleanEnv: env });
+    await p.waitForLog('no app command given; running until signalled');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(p.child.exitCode, null, `krun ended on its own: ${p.stderr()}`);
+    p.child.kill('SIGTERM');
+    const r = await p.exited;
+    assert.equal(r.status, 0, r.stderr);
+  });
+
   test('waits for the app port before declaring it ready', async () => {
     const { env } = await sandbox({ PORT_http: '0' });
     const port = 20000 + Math.floor(Math.random() * 20000);

@@ -71,7 +71,14 @@ export class TestKube {
           headers: {
             authorization: `Bearer ${options.token ?? this.access.token}`,
             accept: 'application/json',
-            ...(payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
+            // Framed by length: node sends a DELETE body with neither Content-Length nor chunking, so the apiserver
+            // ignored it and read it as the start of the next request on the reused keep-alive connection (400).
+            ...(payload === undefined
+              ? {}
+              : {
+                  'content-type': options.contentType ?? 'application/json',
+                  'content-length': String(Buffer.byteLength(payload)),
+                }),
           },
         },
         (res) => {

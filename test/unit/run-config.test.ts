@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { UsageError } from '../../src/lib/errors.ts';
+import { gkeOf } from '../../src/lib/mesh/start.ts';
 import { type ConfigInput, resolveConfig } from '../../src/lib/run/config.ts';
 import { parseMounts } from '../../src/lib/run/mounts.ts';
+import { testContext } from '../support/context.ts';
 
 const base: ConfigInput = { flags: {}, env: {}, meshEnv: {}, hostname: 'host-1.example', isRoot: false, cwd: '/work' };
 const resolve = (over: Partial<ConfigInput>) => resolveConfig({ ...base, ...over });
@@ -160,5 +162,42 @@ describe('OUTBOUND_IP_RANGES_EXCLUDE', () => {
           err.message === `env OUTBOUND_IP_RANGES_EXCLUDE is "${bad}": not an IP address or CIDR`,
       );
     }
+  });
+});
+
+describe('the GKE cluster URL (GKE_CLUSTER_URL, the STS audience)', () => {
+  const log = testContext().log;
+  const URL_OF = (p: string, l: string, n: string) =>
+    `https://container.googleapis.com/v1/projects/${p}/locations/${l}/clusters/${n}`;
+
+  test('named by the settings: derived from them; pilot-agent gets it with GCP_METADATA', () => {
+    const config = resolve({
+      env: { PROJECT_ID: 'p', PROJECT_NUMBER: '12', CLUSTER_NAME: 'c', CLUSTER_LOCATION: 'l' },
+    });
+    assert.deepEqual(config.clusterUrl, {
+      value: URL_OF('p', 'l', 'c'),
+      source: 'derived from the project, env CLUSTER_NAME and env CLUSTER_LOCATION',
+    });
+    assert.deepEqual(gkeOf(config, log), { clusterUrl: URL_OF('p', 'l', 'c'), gcpMetadata: 'p|12|c|l' });
+  });
+
+  test("a fleet member's GKE cluster in another project: its own URL, no number that is not its project's", () => {
+    const url = URL_OF('cluster-proj', 'us-west1', 'private');
+    const google = {
+      project: 'fleet-proj',
+      projectNumber: '34',
+      cluster: { name: 'private', location: 'us-west1', url },
+    };
+    const config = resolve({ google });
+    assert.deepEqual(config.clusterUrl, { value: url, source: 'GKE discovery' });
+    assert.deepEqual(gkeOf(config, log), { clusterUrl: url, gcpMetadata: 'cluster-proj||private|us-west1' });
+  });
+
+  test('a fleet member that is not a GKE cluster: no URL, the reason as its source, no GKE variables', () => {
+    const noUrl = 'Fleet membership edge is not a GKE cluster';
+    const google = { project: 'p', cluster: { name: 'edge', location: 'global', url: undefined, noUrl } };
+    const config = resolve({ google });
+    assert.deepEqual(config.clusterUrl, { value: undefined, source: noUrl });
+    assert.equal(gkeOf(config, log), undefined);
   });
 });

@@ -4,6 +4,8 @@
 import { existsSync } from 'node:fs';
 import type { KrunContext } from '../context.ts';
 import { NotFoundError, PermissionError } from '../errors.ts';
+import { knownProject } from '../gcp/gcloud-config.ts';
+import { sharedGoogleAuth } from '../gcp/iam-admin.ts';
 import { googleIdToken, type TokenSource } from '../hbone/token.ts';
 import { apiStatus, KubeClient } from '../kube/client.ts';
 import { inClusterConnection, kubeconfigPaths, loadKubeconfig } from '../kube/kubeconfig.ts';
@@ -72,13 +74,14 @@ export async function runGate(options: GateCommandOptions, ctx: KrunContext): Pr
       });
     });
     const tokenSources = new Map<string, TokenSource>();
+    const auth = sharedGoogleAuth(knownProject(ctx.env));
     const gate = await startGate({
       listen: options.listen,
       resolve: (sni) => registry.resolve(sni),
       tokensFor: (origin) => {
         let tokens = tokenSources.get(origin);
         if (!tokens) {
-          tokens = refreshedAhead(googleIdToken({ audience: origin }), ctx.clock, log, origin);
+          tokens = refreshedAhead(googleIdToken({ audience: origin, auth }), ctx.clock, log, origin);
           tokenSources.set(origin, tokens);
         }
         return tokens;

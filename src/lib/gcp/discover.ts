@@ -5,10 +5,19 @@ import { KrunError, NotFoundError } from '../errors.ts';
 import { KubeClient, KubeUnreachableError } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
 import type { Logger } from '../log/logger.ts';
-import { connectGatewayServer, type GkeCluster, getCluster, listClusters, listMemberships } from './gke.ts';
+import {
+  connectGatewayServer,
+  type GkeCluster,
+  getCluster,
+  listClusters,
+  listMemberships,
+  type Membership,
+} from './gke.ts';
+import { googleAuth } from './iam-admin.ts';
 import { type InstanceFacts, instanceFacts } from './metadata.ts';
 import { detectPlatform } from './platform.ts';
 import { type Candidate, rankClusters } from './select-cluster.ts';
+import { gkeClusterUrl } from './sts.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -19,11 +28,23 @@ export interface GkeSettings {
   readonly clusterLocation?: string | undefined;
 }
 
+/** The cluster krun joined, as configuration and the managed mesh's token exchange need it. */
+export interface DiscoveredCluster {
+  readonly name: string;
+  readonly location: string;
+  /**
+   * GKE's resource URL of the cluster (pilot-agent's GKE_CLUSTER_URL; it names the STS audience). Its project may
+   * not be the fleet's. Undefined for a Fleet member that is not a GKE cluster, with `noUrl` saying why.
+   */
+  readonly url: string | undefined;
+  readonly noUrl?: string;
+}
+
 export interface Discovered {
   readonly connection: KubeConnection;
   readonly facts: InstanceFacts | undefined;
   readonly project: string;
-  readonly cluster: { readonly name: string; readonly location: string };
+  readonly cluster: DiscoveredCluster;
   readonly reason: string;
   /** gcloud's kubeconfig context name: gke_<P>_<L>_<N>, or connectgateway_<P>_<membership> through the gateway. */
   readonly contextName: string;
@@ -50,9 +71,12 @@ export function parseMesh(mesh: string | undefined): MeshAddress | undefined {
   });
 }
 
-const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
-
 const gkeContext = (c: GkeCluster) => `gke_${c.project}_${c.location}_${c.name}`;
+const gkeIdentity = (c: GkeCluster): DiscoveredCluster => ({
+  name: c.name,
+  location: c.location,
+  url: gkeClusterUrl(c.project, c.location, c.name),
+});
 
 async function reachable(connection: KubeConnection): Promise<boolean> {
   const client = new KubeClient(connection);
@@ -82,10 +106,10 @@ export async function discoverGke(settings: GkeSettings, env: Env, log: Logger):
       region: facts.region,
       serviceAccount: facts.serviceAccount,
     });
-  const { GoogleAuth } = await import('google-auth-library');
-  const auth = new GoogleAuth({ scopes: [SCOPE] });
-  const project =
-    settings.projectId ?? mesh?.project ?? facts?.projectId ?? (await auth.getProjectId().catch(() => undefined));
+  const known = settings.projectId ?? mesh?.project ?? facts?.projectId;
+  // A known project spares the library its own search for one (it runs `gcloud config config-helper`).
+  const auth = await googleAuth(known);
+  const project = known ?? (await auth.getProjectId().catch(() => undefined));
   if (!project) {
     throw new KrunError('no Google Cloud project to look for clusters in', {
       hints: ['set PROJECT_ID, or MESH=gke://PROJECT'],
@@ -116,7 +140,7 @@ export async function discoverGke(settings: GkeSettings, env: Env, log: Logger):
     tokenProvider: token,
     source: `GKE cluster projects/${c.project}/locations/${c.location}/clusters/${c.name} (${reason})`,
   });
-  const unreachable: string[] = [];
+  const unreachable: GkeCluster[] = [];
   for (const { cluster, reason } of candidates) {
     const connection = toConnection(cluster, reason);
     if (await reachable(connection)) {
@@ -125,7 +149,7 @@ export async function discoverGke(settings: GkeSettings, env: Env, log: Logger):
         connection,
         facts,
         project,
-        cluster: { name: cluster.name, location: cluster.location },
+        cluster: gkeIdentity(cluster),
         reason,
         contextName: gkeContext(cluster),
       };
@@ -133,31 +157,53 @@ export async function discoverGke(settings: GkeSettings, env: Env, log: Logger):
     log.warn('GKE cluster API unreachable; trying the next candidate', {
       cluster: `${cluster.location}/${cluster.name}`,
     });
-    unreachable.push(`${cluster.location}/${cluster.name}`);
+    unreachable.push(cluster);
   }
-  if (unreachable.length > 0) {
-    throw new KrunError(`no candidate cluster's API server is reachable: ${unreachable.join(', ')}`, {
-      hints: [
-        'check authorized networks / private endpoint access from this network',
-        'or set CLUSTER_NAME and CLUSTER_LOCATION',
-      ],
-    });
+  const memberships = await listMemberships(auth, project, env).catch((err: unknown) => {
+    if (unreachable.length === 0) throw err;
+    log.debug("can't list Fleet memberships", { error: String(err) });
+    return [];
+  });
+  // A private cluster registered in the fleet is reached through the Connect Gateway.
+  const linked = unreachable
+    .map((c) => memberships.find((m) => m.gkeCluster === resourcePath(c)))
+    .find((m) => m !== undefined);
+  if (unreachable.length > 0 && !linked) {
+    throw new KrunError(
+      `no candidate cluster's API server is reachable: ${unreachable.map((c) => `${c.location}/${c.name}`).join(', ')}`,
+      {
+        hints: [
+          'check authorized networks / private endpoint access from this network',
+          'or register the cluster in the fleet to reach it through the Connect Gateway',
+          'or set CLUSTER_NAME and CLUSTER_LOCATION',
+        ],
+      },
+    );
   }
-  return fleet(auth, project, settings.projectNumber ?? facts?.projectNumber, env, log, toConnection, token, facts);
+  const fleetOptions = { project, projectNumber: settings.projectNumber ?? facts?.projectNumber, facts };
+  // A linked cluster that just did not answer is not asked again (a black-holed endpoint costs the whole timeout).
+  const choice = linked ? { memberships: [linked], direct: false } : { memberships, direct: true };
+  return fleet(auth, choice, fleetOptions, env, log, toConnection, token);
 }
 
-/** No GKE cluster in the project: a Fleet membership, reached directly (GKE) or through the Connect Gateway. */
+/** `projects/P/locations/L/clusters/N`, as a membership's resource link names its GKE cluster. */
+const resourcePath = (c: GkeCluster) => `projects/${c.project}/locations/${c.location}/clusters/${c.name}`;
+
+/**
+ * A Fleet membership: its GKE cluster directly when that answers, otherwise through the Connect Gateway. Either way a
+ * GKE member keeps its cluster's identity (from the membership's `endpoint.gkeCluster.resourceLink`, the cluster's
+ * own project), which GKE_CLUSTER_URL and the STS audience name; a member that is not a GKE cluster has none.
+ */
 async function fleet(
   auth: import('google-auth-library').GoogleAuth,
-  project: string,
-  projectNumber: string | undefined,
+  { memberships, direct }: { memberships: readonly Membership[]; direct: boolean },
+  options: { project: string; projectNumber: string | undefined; facts: InstanceFacts | undefined },
   env: Env,
   log: Logger,
   toConnection: (c: GkeCluster, reason: string) => KubeConnection,
   token: () => Promise<string>,
-  facts: InstanceFacts | undefined,
 ): Promise<Discovered> {
-  const memberships = await listMemberships(auth, project, env);
+  const { project, projectNumber, facts } = options;
   const first = memberships[0];
   if (!first) {
     throw new NotFoundError(`no GKE cluster or Fleet membership in project ${project}`, {
@@ -168,33 +214,39 @@ async function fleet(
     });
   }
   const member = first.name.split('/').at(-1) ?? first.name;
-  const gke = /projects\/([^/]+)\/locations\/([^/]+)\/clusters\/([^/]+)/.exec(first.gkeCluster ?? '');
-  if (gke?.[1] && gke[2] && gke[3]) {
-    const cluster = await getCluster(auth, gke[1], gke[2], gke[3], env);
+  const gke = /^projects\/([^/]+)\/locations\/([^/]+)\/clusters\/([^/]+)$/.exec(first.gkeCluster ?? '');
+  const [, gkeProject, gkeLocation, gkeName] = gke ?? [];
+  if (gkeProject && gkeLocation && gkeName && direct) {
+    const linked = await getCluster(auth, gkeProject, gkeLocation, gkeName, env).catch((err: unknown) => {
+      log.debug("can't read the membership's GKE cluster; using the Connect Gateway", { error: String(err) });
+      return undefined;
+    });
     const reason = `Fleet membership ${member}`;
-    log.info('selected GKE cluster', { cluster: `${cluster.location}/${cluster.name}`, reason });
-    return {
-      connection: toConnection(cluster, reason),
-      facts,
-      project,
-      cluster: { name: cluster.name, location: cluster.location },
-      reason,
-      contextName: gkeContext(cluster),
-    };
+    const connection = linked ? toConnection(linked, reason) : undefined;
+    if (linked && connection && (await reachable(connection))) {
+      log.info('selected GKE cluster', { cluster: `${linked.location}/${linked.name}`, reason });
+      return { connection, facts, project, cluster: gkeIdentity(linked), reason, contextName: gkeContext(linked) };
+    }
   }
+  const cluster: DiscoveredCluster =
+    gkeProject && gkeLocation && gkeName
+      ? { name: gkeName, location: gkeLocation, url: gkeClusterUrl(gkeProject, gkeLocation, gkeName) }
+      : {
+          name: member,
+          location: 'global',
+          url: undefined,
+          noUrl: `Fleet membership ${member} is not a GKE cluster (it has no endpoint.gkeCluster.resourceLink)`,
+        };
   if (!projectNumber)
     throw new KrunError('the Connect Gateway needs the project number', { hints: ['set PROJECT_NUMBER'] });
   const server = connectGatewayServer(projectNumber, first.name, env);
   const reason = `Fleet membership ${member} through the Connect Gateway`;
-  log.info('selected Fleet membership', { membership: first.name, reason });
+  log.info('selected Fleet membership', {
+    membership: first.name,
+    reason,
+    ...(cluster.url ? { gkeCluster: cluster.url } : {}),
+  });
   // The gateway presents a publicly trusted certificate: system roots, no cluster CA.
   const connection: KubeConnection = { server, tokenProvider: token, source: `${first.name} (${reason})` };
-  return {
-    connection,
-    facts,
-    project,
-    cluster: { name: member, location: 'global' },
-    reason,
-    contextName: `connectgateway_${project}_${member}`,
-  };
+  return { connection, facts, project, cluster, reason, contextName: `connectgateway_${project}_${member}` };
 }

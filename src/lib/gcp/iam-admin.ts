@@ -47,10 +47,29 @@ interface GaxiosLike {
 /** Google answered a policy write with 409 ABORTED: the etag was stale. */
 export class StalePolicyError extends KrunError {}
 
-/** A GoogleAuth for the cloud-platform scope, loaded on demand (the library is heavy). */
-export async function googleAuth(): Promise<GoogleAuth> {
+/**
+ * A GoogleAuth for the cloud-platform scope, loaded on demand (the library is heavy). With the project krun already
+ * knows, the library skips its own search for one when it first looks up the credentials: that search runs
+ * `gcloud config config-helper` (a child process of about half a second) before the metadata server.
+ */
+export async function googleAuth(projectId?: string): Promise<GoogleAuth> {
   const { GoogleAuth } = await import('google-auth-library');
-  return new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] });
+  return new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE], ...(projectId ? { projectId } : {}) });
+}
+
+export type GoogleAuthSource = () => Promise<GoogleAuth>;
+
+/**
+ * One GoogleAuth for a whole command, made on first use: the credential lookup (key file, gcloud's ADC file, the
+ * metadata server) runs once however many calls share it (Admin API, access and ID tokens). Without a use, neither
+ * the library nor the project is looked up.
+ */
+export function sharedGoogleAuth(projectId: () => Promise<string | undefined>): GoogleAuthSource {
+  let auth: Promise<GoogleAuth> | undefined;
+  return () => {
+    auth ??= projectId().then(googleAuth);
+    return auth;
+  };
 }
 
 /** The email of the credentials krun acts as, when the credentials say. */

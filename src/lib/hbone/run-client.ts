@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
+import { knownProject } from '../gcp/gcloud-config.ts';
+import { type GoogleAuthSource, sharedGoogleAuth } from '../gcp/iam-admin.ts';
 import { HboneClient, type TransportMode } from './client.ts';
 import { runLocalForwards } from './forward.ts';
 import { runStdioTunnel } from './stdio.ts';
@@ -24,13 +26,19 @@ export interface HboneClientCommandOptions {
   readonly onListening?: (addresses: readonly string[]) => void;
 }
 
-export function tokenSourceFor(options: HboneClientCommandOptions, origin: URL): TokenSource {
+/** Where each tunnel's bearer token comes from; Google ID tokens from the command's one GoogleAuth. */
+export function tokenSourceFor(
+  options: HboneClientCommandOptions,
+  origin: URL,
+  googleAuth: GoogleAuthSource,
+): TokenSource {
   if (options.token) return staticToken(options.token);
   if (options.tokenFile) return fileToken(options.tokenFile);
   const auth = options.auth ?? (origin.protocol === 'https:' ? 'google' : 'none');
   if (auth === 'none') return noToken;
   return googleIdToken({
     audience: options.audience ?? origin.origin,
+    auth: googleAuth,
     ...(options.impersonateServiceAccount ? { impersonate: options.impersonateServiceAccount } : {}),
   });
 }
@@ -53,7 +61,7 @@ export async function runHboneClient(options: HboneClientCommandOptions, ctx: Kr
   }
   const client = new HboneClient({
     origin,
-    tokens: tokenSourceFor(options, origin),
+    tokens: tokenSourceFor(options, origin, sharedGoogleAuth(knownProject(ctx.env))),
     log: ctx.log,
     ...(ca ? { ca } : {}),
     ...(options.transport ? { transport: options.transport } : {}),

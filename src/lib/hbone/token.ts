@@ -2,6 +2,7 @@
 // refreshed credentials: Google ID tokens are cached until shortly before they expire, token files are re-read.
 import { readFile } from 'node:fs/promises';
 import { TransportError } from '../errors.ts';
+import { CLOUD_PLATFORM_SCOPE, type GoogleAuthSource } from '../gcp/iam-admin.ts';
 
 export interface TokenSource {
   /** A bearer token, or undefined to send none. */
@@ -37,6 +38,8 @@ export interface GoogleIdTokenOptions {
   readonly audience: string;
   /** Mint the token as this service account, with the user's credentials as the source. */
   readonly impersonate?: string;
+  /** The command's one GoogleAuth: its credential lookup is shared with every other Google call of the command. */
+  readonly auth: GoogleAuthSource;
 }
 
 const CREDENTIAL_HINTS = [
@@ -47,20 +50,19 @@ const CREDENTIAL_HINTS = [
 /**
  * A Google ID token for the service from Application Default Credentials (a service-account key, `gcloud auth
  * application-default login` user or impersonation credentials, or the metadata server), optionally impersonating
- * a service account. google-auth-library is loaded on first use only.
+ * a service account. The GoogleAuth (and so google-auth-library) is made on first use only.
  */
 export function googleIdToken(options: GoogleIdTokenOptions): TokenSource {
   type IdTokenClient = import('google-auth-library').IdTokenClient;
   let client: Promise<IdTokenClient> | undefined;
   const create = async (): Promise<IdTokenClient> => {
-    const { GoogleAuth, IdTokenClient, Impersonated } = await import('google-auth-library');
-    const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
+    const auth = await options.auth();
     if (!options.impersonate) return auth.getIdTokenClient(options.audience);
-    const sourceClient = await auth.getClient();
+    const { IdTokenClient, Impersonated } = await import('google-auth-library');
     const impersonated = new Impersonated({
-      sourceClient,
+      sourceClient: await auth.getClient(),
       targetPrincipal: options.impersonate,
-      targetScopes: ['https://www.googleapis.com/auth/cloud-platform'],
+      targetScopes: [CLOUD_PLATFORM_SCOPE],
       delegates: [],
     });
     return new IdTokenClient({

@@ -218,7 +218,8 @@ export class KubeClient {
   /** Deletes the object at `path`; true if it existed. */
   async delete(path: string, options?: RequestOptions & { dryRun?: boolean }): Promise<boolean> {
     try {
-      await this.request('DELETE', options?.dryRun ? `${path}?dryRun=All` : path, undefined, options);
+      const dryRun = options?.dryRun ? `${path.includes('?') ? '&' : '?'}dryRun=All` : '';
+      await this.request('DELETE', `${path}${dryRun}`, undefined, options);
       return true;
     } catch (err) {
       if (apiStatus(err) === 404) return false;

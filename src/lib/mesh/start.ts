@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../fs/atomic-file.ts';
-import { gkeClusterUrl } from '../gcp/sts.ts';
+import type { Logger } from '../log/logger.ts';
 import type { Resolved } from '../run/launcher.ts';
 import { httpProbe } from '../run/readiness.ts';
 import { startAgent, supervision } from './agent.ts';
@@ -44,18 +44,18 @@ async function nonEmpty(path: string): Promise<boolean> {
   }
 }
 
-function gkeOf(config: Resolved['config']): MeshInputs['gke'] {
-  const [project, number, name, location] = [
-    config.projectId.value,
-    config.projectNumber.value,
-    config.clusterName.value,
-    config.clusterLocation.value,
-  ];
-  if (!project || !name || !location) return undefined;
-  return {
-    clusterUrl: gkeClusterUrl(project, location, name),
-    gcpMetadata: [project, number ?? '', name, location].join('|'),
-  };
+/** pilot-agent's GKE variables, for the cluster of config.clusterUrl (none for a Fleet member that is not GKE). */
+export function gkeOf(config: Resolved['config'], log: Logger): MeshInputs['gke'] {
+  const url = config.clusterUrl.value;
+  const cluster = /\/projects\/([^/]+)\/locations\/([^/]+)\/clusters\/([^/]+)$/.exec(url ?? '');
+  if (!url || !cluster) {
+    if (config.clusterUrl.source !== 'unset') log.info(`no GKE_CLUSTER_URL: ${config.clusterUrl.source}`);
+    return undefined;
+  }
+  const [, project = '', location = '', name = ''] = cluster;
+  // The project number is known for krun's own project; a fleet member's cluster may live in another.
+  const number = project === config.projectId.value ? (config.projectNumber.value ?? '') : '';
+  return { clusterUrl: url, gcpMetadata: [project, number, name, location].join('|') };
 }
 
 /** What the agent writes (its config and Envoy's bootstrap, the certificates, its sockets): the proxy user's. */
@@ -132,7 +132,7 @@ export async function startMesh(
     proxyConfig: ctx.env.PROXY_CONFIG ? await parseProxyConfig(ctx.env.PROXY_CONFIG) : undefined,
     isRoot,
     onGoogleCloud: config.projectId.value !== undefined,
-    gke: gkeOf(config),
+    gke: gkeOf(config, log),
   };
 
   // The istiod root: pilot-agent refuses to start without it.

@@ -7,7 +7,7 @@ import { KrunError, UsageError } from '../errors.ts';
 import type { Tunnel } from '../hbone/client.ts';
 import { tunnelStatus } from '../hbone/client.ts';
 import { splice } from '../hbone/pipe.ts';
-import { resolveTarget, type TargetOptions } from './target.ts';
+import { operatorGoogleAuth, resolveTarget, type TargetOptions } from './target.ts';
 import { hboneClientFor, openTunnel, type TunnelOptions } from './tunnel.ts';
 
 export interface PortSpec {
@@ -82,8 +82,9 @@ export async function runPortForward(
 ): Promise<never> {
   const specs = options.ports.map(parsePortSpec);
   if (specs.length === 0) throw new UsageError('no ports to forward', { hints: ['krun port-forward TARGET 8080'] });
-  const resolved = await resolveTarget(target, options, ctx);
-  const client = hboneClientFor(resolved, options, ctx);
+  const auth = operatorGoogleAuth(options, ctx);
+  const resolved = await resolveTarget(target, options, ctx, { auth });
+  const client = hboneClientFor(resolved, options, ctx, auth);
   const local = new Set<Socket>();
   const servers: Server[] = [];
   const handle = (socket: Socket, spec: PortSpec) => {

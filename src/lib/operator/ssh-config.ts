@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { KrunContext } from '../context.ts';
 import { defaultKnownHostsFile } from './known-hosts.ts';
-import { resolveTarget, type TargetOptions } from './target.ts';
+import { operatorGoogleAuth, resolveTarget, type TargetOptions } from './target.ts';
 import { SSH_TARGET } from './tunnel.ts';
 
 export interface SshConfigOptions extends TargetOptions {
@@ -31,8 +31,9 @@ export async function sshConfig(
   // OpenSSH records new host keys there, but creates no directory.
   await mkdir(dirname(knownHosts), { recursive: true, mode: 0o700 });
   const entries: string[] = [];
+  const auth = operatorGoogleAuth(options, ctx);
   for (const input of targets) {
-    const t = await resolveTarget(input, options, ctx);
+    const t = await resolveTarget(input, options, ctx, { auth });
     const alias = `krun.${t.service ? t.service.name : t.origin.hostname}`;
     entries.push(
       [

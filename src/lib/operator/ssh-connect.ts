@@ -7,7 +7,7 @@ import { TransportError } from '../errors.ts';
 import type { HboneClient } from '../hbone/client.ts';
 import { loadIdentities } from './identities.ts';
 import { checkHostKey, defaultKnownHostsFile } from './known-hosts.ts';
-import { type ResolvedTarget, resolveTarget, type TargetOptions } from './target.ts';
+import { operatorGoogleAuth, type ResolvedTarget, resolveTarget, type TargetOptions } from './target.ts';
 import { hboneClientFor, openTunnel, SSH_TARGET, sshAuthHint, type TunnelOptions } from './tunnel.ts';
 
 export interface SshOptions extends TargetOptions, TunnelOptions {
@@ -33,9 +33,10 @@ export async function connectSsh(
   options: SshOptions,
   ctx: KrunContext,
 ): Promise<SshConnection> {
-  const target = await resolveTarget(input, options, ctx);
+  const auth = operatorGoogleAuth(options, ctx);
+  const target = await resolveTarget(input, options, ctx, { auth });
   const identities = await loadIdentities({ identityFile: options.identityFile, env: ctx.env, log: ctx.log });
-  const hbone = hboneClientFor(target, options, ctx);
+  const hbone = hboneClientFor(target, options, ctx, auth);
   try {
     return await sshOver(hbone, target, options, identities, ctx);
   } catch (err) {

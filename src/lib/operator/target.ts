@@ -1,18 +1,13 @@
 // What an operator command's TARGET names, turned into the HBONE origin to dial: a Cloud Run service name (resolved
 // through the Admin API's services.get to its URL), an `http(s)://` URL, or `host:port` of a workload serving HBONE
 // over TLS. Project and region come from the flags, the environment, then the active gcloud configuration.
-import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import type { GoogleAuth } from 'google-auth-library';
-import type { Env, KrunContext } from '../context.ts';
+import type { KrunContext } from '../context.ts';
 import { NonInteractiveError, NotFoundError, UsageError } from '../errors.ts';
+import { knownProject, projectAndRegion, type TargetOptions } from '../gcp/gcloud-config.ts';
+import { type GoogleAuthSource, sharedGoogleAuth } from '../gcp/iam-admin.ts';
 import { parseTunnelUrl } from '../hbone/url.ts';
 
-export interface TargetOptions {
-  readonly project?: string | undefined;
-  readonly region?: string | undefined;
-}
+export type { TargetOptions };
 
 export interface ResolvedTarget {
   /** What the user typed. */
@@ -26,52 +21,20 @@ export interface ResolvedTarget {
 }
 
 export interface TargetDeps {
-  readonly auth?: () => Promise<GoogleAuth>;
+  /** The command's one GoogleAuth (src/lib/gcp/iam-admin.ts sharedGoogleAuth), also used for its ID tokens. */
+  readonly auth?: GoogleAuthSource;
+}
+
+/**
+ * The one GoogleAuth of an operator command, for both the Admin API (a service name) and the ID tokens of its
+ * tunnels, created with the project of --project, the environment or gcloud's configuration.
+ */
+export function operatorGoogleAuth(options: TargetOptions, ctx: KrunContext): GoogleAuthSource {
+  return sharedGoogleAuth(knownProject(ctx.env, options));
 }
 
 const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const HOST_PORT = /^(\[[0-9a-f:.]+\]|[^\s/:[\]]+):(\d{1,5})$/i;
-
-const first = (...values: (string | undefined)[]) => values.find((v) => v !== undefined && v !== '');
-
-/** gcloud's active configuration: `[core] project` and `[run] region`, when there is one. */
-export async function gcloudConfig(env: Env): Promise<{ project?: string; region?: string }> {
-  const dir = env.CLOUDSDK_CONFIG || join(env.HOME || homedir(), '.config', 'gcloud');
-  try {
-    const active =
-      env.CLOUDSDK_ACTIVE_CONFIG_NAME || (await readFile(join(dir, 'active_config'), 'utf8').catch(() => 'default'));
-    const text = await readFile(join(dir, 'configurations', `config_${active.trim()}`), 'utf8');
-    const out: { project?: string; region?: string } = {};
-    let section = '';
-    for (const raw of text.split('\n')) {
-      const line = raw.trim();
-      const header = /^\[(.+)\]$/.exec(line);
-      if (header) section = header[1] ?? '';
-      const kv = /^([\w-]+)\s*=\s*(.*)$/.exec(line);
-      if (!kv) continue;
-      if (section === 'core' && kv[1] === 'project') out.project = kv[2];
-      if (section === 'run' && kv[1] === 'region') out.region = kv[2];
-    }
-    return out;
-  } catch {
-    return {};
-  }
-}
-
-/** The project and region for a service name: flags, env, then the gcloud configuration. */
-export async function projectAndRegion(
-  options: TargetOptions,
-  env: Env,
-): Promise<{ project: string | undefined; region: string | undefined }> {
-  let project = first(options.project, env.PROJECT_ID, env.CLOUDSDK_CORE_PROJECT, env.GOOGLE_CLOUD_PROJECT);
-  let region = first(options.region, env.CLOUDSDK_RUN_REGION);
-  if (!project || !region) {
-    const gcloud = await gcloudConfig(env);
-    project ??= gcloud.project;
-    region ??= gcloud.region;
-  }
-  return { project, region };
-}
 
 const MISSING_TARGET_HINTS = [
   'give TARGET: a Cloud Run service name, an https:// URL or host:port (krun ssh my-service)',
@@ -116,7 +79,7 @@ export async function resolveTarget(
     });
   }
   const { getRunService, listRunServices } = await import('../gcp/run-admin.ts');
-  const auth = await (deps.auth ?? (await import('../gcp/iam-admin.ts')).googleAuth)();
+  const auth = await (deps.auth ?? operatorGoogleAuth(options, ctx))();
   let found: { name: string; uri: string };
   if (input === undefined) {
     const services = await listRunServices(auth, project, region, ctx.env, ctx.signal);

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { KrunContext } from '../context.ts';
 import { TransportError, UsageError } from '../errors.ts';
+import type { GoogleAuthSource } from '../gcp/iam-admin.ts';
 import { HboneClient, type Tunnel, tunnelStatus } from '../hbone/client.ts';
 import { tokenSourceFor } from '../hbone/run-client.ts';
 import type { ResolvedTarget } from './target.ts';
@@ -17,7 +18,12 @@ export interface TunnelOptions {
 /** The tunnel target of the SSH debug server. */
 export const SSH_TARGET = '22';
 
-export function hboneClientFor(target: ResolvedTarget, options: TunnelOptions, ctx: KrunContext): HboneClient {
+export function hboneClientFor(
+  target: ResolvedTarget,
+  options: TunnelOptions,
+  ctx: KrunContext,
+  auth: GoogleAuthSource,
+): HboneClient {
   let ca: string | undefined;
   if (options.caFile) {
     try {
@@ -34,6 +40,7 @@ export function hboneClientFor(target: ResolvedTarget, options: TunnelOptions, c
       ...(options.impersonateServiceAccount ? { impersonateServiceAccount: options.impersonateServiceAccount } : {}),
     },
     target.origin,
+    auth,
   );
   return new HboneClient({ origin: target.origin, tokens, log: ctx.log, ...(ca ? { ca } : {}) });
 }

@@ -4,7 +4,8 @@
 import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
-import { dataplaneServiceAccount } from '../gcp/sts.ts';
+import type { DiscoveredCluster } from '../gcp/discover.ts';
+import { dataplaneServiceAccount, gkeClusterUrl } from '../gcp/sts.ts';
 import { formatHostPort, type HostPort, parseHostPort } from '../net/address.ts';
 import { type Mount, parseMounts } from './mounts.ts';
 import { PORT_PREFIX, SETTINGS, type SettingKey, type SettingSpec } from './settings.ts';
@@ -24,6 +25,8 @@ export interface RunConfig {
   readonly projectNumber: Value<string | undefined>;
   readonly clusterName: Value<string | undefined>;
   readonly clusterLocation: Value<string | undefined>;
+  /** GKE's resource URL of the cluster: pilot-agent's GKE_CLUSTER_URL, and what the STS audience names. */
+  readonly clusterUrl: Value<string | undefined>;
   readonly trustDomain: Value<string>;
   readonly kubeconfig: Value<string | undefined>;
   readonly context: Value<string | undefined>;
@@ -117,7 +120,7 @@ export interface GoogleFacts {
   readonly instanceId?: string | undefined;
   /** The Google service account the instance runs as. */
   readonly serviceAccount?: string | undefined;
-  readonly cluster?: { readonly name: string; readonly location: string } | undefined;
+  readonly cluster?: DiscoveredCluster | undefined;
 }
 
 type Raw = Value<string> | undefined;
@@ -345,6 +348,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     projectNumber: projectNumber(get, google),
     clusterName: optional(get('clusterName') ?? fact(google?.cluster?.name, 'GKE discovery')),
     clusterLocation: optional(get('clusterLocation') ?? fact(google?.cluster?.location, 'GKE discovery')),
+    clusterUrl: clusterUrl(projectId.value, get('clusterName'), get('clusterLocation'), google?.cluster),
     trustDomain,
     kubeconfig: optional(get('kubeconfig')),
     context: optional(get('context')),
@@ -384,6 +388,24 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     ports: resolvePorts(input),
     ...mesh,
   };
+}
+
+/** Named by the settings, the URL is derived from them; discovered, it is the discovered cluster's (maybe none). */
+function clusterUrl(
+  project: string | undefined,
+  name: Raw,
+  location: Raw,
+  discovered: DiscoveredCluster | undefined,
+): Value<string | undefined> {
+  if (project && name && location) {
+    return {
+      value: gkeClusterUrl(project, location.value, name.value),
+      source: `derived from the project, ${name.source} and ${location.source}`,
+    };
+  }
+  if (discovered)
+    return { value: discovered.url, source: discovered.url ? 'GKE discovery' : (discovered.noUrl ?? 'unset') };
+  return { value: undefined, source: 'unset' };
 }
 
 function projectNumber(get: (key: SettingKey) => Raw, google: GoogleFacts | undefined): Value<string | undefined> {

@@ -3,13 +3,7 @@
 // token of the mesh data-plane service account. Both Google tokens land next to istio-token, in the same atomic
 // projected directory, and are refreshed with it.
 import { UsageError } from '../errors.ts';
-import {
-  federatedToken,
-  type GoogleToken,
-  gkeClusterUrl,
-  identityNamespaceAudience,
-  impersonatedToken,
-} from '../gcp/sts.ts';
+import { federatedToken, type GoogleToken, identityNamespaceAudience, impersonatedToken } from '../gcp/sts.ts';
 import type { RunConfig } from './config.ts';
 
 export const FEDERATED_TOKEN_FILE = 'google-federated-token';
@@ -28,10 +22,17 @@ export interface GoogleChain {
 export function googleChain(config: RunConfig, env: GoogleChain['env']): GoogleChain | undefined {
   const mode = config.googleTokens.value;
   if (mode === 'off') return undefined;
-  const project = config.projectId.value;
-  const location = config.clusterLocation.value;
-  const name = config.clusterName.value;
-  if (!project || !location || !name) {
+  const clusterUrl = config.clusterUrl.value;
+  if (!clusterUrl && config.clusterUrl.source !== 'unset') {
+    // Discovered, but a Fleet member that is not a GKE cluster: no identity namespace to exchange tokens in.
+    throw new UsageError(`${config.googleTokens.source} needs a GKE cluster: ${config.clusterUrl.source}`, {
+      hints: [
+        'register the GKE cluster in the fleet (its membership then names the cluster), or set PROJECT_ID, CLUSTER_LOCATION and CLUSTER_NAME',
+        'KRUN_GOOGLE_TOKENS=off turns the chain off',
+      ],
+    });
+  }
+  if (!clusterUrl) {
     throw new UsageError(`${config.googleTokens.source} needs the GKE cluster: its project, location and name`, {
       hints: [
         'run on Google Cloud (the cluster is discovered), or set PROJECT_ID, CLUSTER_LOCATION and CLUSTER_NAME',
@@ -47,7 +48,7 @@ export function googleChain(config: RunConfig, env: GoogleChain['env']): GoogleC
   }
   return {
     trustDomain: config.trustDomain.value,
-    audience: identityNamespaceAudience(config.trustDomain.value, gkeClusterUrl(project, location, name)),
+    audience: identityNamespaceAudience(config.trustDomain.value, clusterUrl),
     dataplaneServiceAccount: mode === 'dataplane' ? dataplane : undefined,
     env,
   };

@@ -241,7 +241,11 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
       ssh = await startSshDebug(config, ctx, resolved.client, sshEnv(), audit);
       hbone = await startHbone(config, ctx, audit);
       log.info('no app command given; running until signalled');
+      // A signal listener does not keep Node's event loop alive: with no HBONE port, cluster or SSH server
+      // there may be nothing else that does, and Node would exit 13 at once.
+      const alive = setInterval(() => {}, 2 ** 30);
       await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
+      clearInterval(alive);
       return 0;
     }
     app = await startApp({

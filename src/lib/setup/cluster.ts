@@ -104,7 +104,7 @@ export async function setupCluster(
       },
     ];
     if (!options.projectNumber) {
-      const auth = await (deps.auth ?? googleAuth)();
+      const auth = await (deps.auth ?? (() => googleAuth(project)))();
       reads.push({
         title: `Reading the number of project ${project}`,
         run: async (signal) => {

@@ -2,7 +2,15 @@
 // and says how to fix each failure. It only reads (and asks the API server SubjectAccessReviews): safe to run anytime.
 import type { GoogleAuth } from 'google-auth-library';
 import type { KrunContext } from '../context.ts';
-import { callerEmail, getProjectPolicy, getServiceAccount, googleAuth, hasMember, memberOf } from '../gcp/iam-admin.ts';
+import {
+  callerEmail,
+  type GoogleAuthSource,
+  getProjectPolicy,
+  getServiceAccount,
+  hasMember,
+  memberOf,
+  sharedGoogleAuth,
+} from '../gcp/iam-admin.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { type KubeTarget, kubeClient } from './kube.ts';
 import {
@@ -99,6 +107,8 @@ export async function doctor(options: DoctorOptions, ctx: KrunContext, deps: Doc
     const ksa = options.serviceAccount ?? 'default';
     const setup = `krun setup-namespace ${namespace}${project ? ` --project ${project}` : ' --project PROJECT'}`;
     const identity = project ? googleServiceAccountEmail(namespace, project) : undefined;
+    // One credential lookup for the Google checks and the service checks.
+    const auth = deps.auth ?? sharedGoogleAuth(async () => project);
 
     // Google Cloud
     if (!project || !identity) {
@@ -109,7 +119,7 @@ export async function doctor(options: DoctorOptions, ctx: KrunContext, deps: Doc
         fix: 'pass --project (or set KRUN_PROJECT)',
       });
     } else {
-      await googleChecks(project, identity, setup, ctx, deps, add);
+      await googleChecks(project, identity, setup, ctx, auth, add);
     }
 
     // Kubernetes
@@ -207,7 +217,7 @@ export async function doctor(options: DoctorOptions, ctx: KrunContext, deps: Doc
       const { serviceChecks } = await import('./doctor-service.ts');
       const region = options.region ?? (ctx.env.CLOUDSDK_RUN_REGION || undefined);
       const target = { service: options.service, namespace, project, region };
-      checks.push(...(await serviceChecks(target, client, deps.auth ?? googleAuth, ctx)));
+      checks.push(...(await serviceChecks(target, client, auth, ctx)));
     }
     return checks;
   } finally {
@@ -220,12 +230,12 @@ async function googleChecks(
   identity: string,
   setup: string,
   ctx: KrunContext,
-  deps: DoctorDeps,
+  source: GoogleAuthSource,
   add: (check: Check) => void,
 ): Promise<void> {
   let auth: GoogleAuth;
   try {
-    auth = await (deps.auth ?? googleAuth)();
+    auth = await source();
     await auth.getAccessToken();
     add({
       name: 'Google credentials',

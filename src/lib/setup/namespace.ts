@@ -135,7 +135,7 @@ export async function setupNamespace(
   }
 
   const mode = options.dryRun === 'server' ? 'server' : 'none';
-  const auth = await (deps.auth ?? googleAuth)();
+  const auth = await (deps.auth ?? (() => googleAuth(project)))();
   const plan: GooglePlan = { accountExists: false, missing: [] };
   await runTasks(
     [

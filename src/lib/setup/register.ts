@@ -151,7 +151,7 @@ export async function register(
         ctx,
         prompter,
       );
-      const auth = await (deps.auth ?? googleAuth)();
+      const auth = await (deps.auth ?? (() => googleAuth(project)))();
       lookups.push({
         title: `Looking up Cloud Run service ${service} in ${region}`,
         run: async (signal) => {

@@ -248,7 +248,7 @@ export class SimulatedNode {
       container.kill();
       await container.exited;
     }
-    // In the query, not a body: node's https client sends a DELETE body without framing.
+    // At once, as a kubelet confirms a finished Pod's deletion.
     await this.kube.request('DELETE', `${this.path(pod.metadata.name)}?gracePeriodSeconds=0`).catch(() => {});
   }
 
