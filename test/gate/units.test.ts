@@ -8,13 +8,19 @@ import { DEFAULT_TARGET } from '../../src/lib/gate/defaults.ts';
 import { meshEnvChanges } from '../../src/lib/gate/mesh-env.ts';
 import { Metrics } from '../../src/lib/gate/metrics.ts';
 import { RefusalLog } from '../../src/lib/gate/refusal-log.ts';
-import { cloudRunOrigin, Registry } from '../../src/lib/gate/registry.ts';
+import {
+  CONVENTION_CACHE_MS,
+  CONVENTION_CACHE_SIZE,
+  cloudRunOrigin,
+  Registry,
+} from '../../src/lib/gate/registry.ts';
 import { parseMeshSni } from '../../src/lib/gate/sni.ts';
 import { refreshedAhead } from '../../src/lib/gate/token-refresh.ts';
 import { tunnelRequest } from '../../src/lib/gate/tunnel-method.ts';
 import { TargetTable } from '../../src/lib/hbone/targets.ts';
 import type { KubeClient, KubeObject } from '../../src/lib/kube/client.ts';
 import { type Logger, silentLogger } from '../../src/lib/log/logger.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
 describe('gate units', () => {
   test('SNI names: the Istio form with port and subset, the plain host, and what is not a mesh name', () => {
@@ -121,6 +127,42 @@ describe('gate units', () => {
     });
     assert.equal((await legacy.resolve('missing-abcdefghij-uc.apps.svc.cluster.local')).ok, false);
     assert.equal((await legacy.resolve('plainname.apps.svc.cluster.local')).ok, false);
+    stop.abort();
+  });
+
+  test("registry: the convention's lookups are cached bounded and for a while, so a deleted Service stops routing", async () => {
+    const finds: string[] = [];
+    let legacyExists = true;
+    const client = {
+      get: async () => ({ items: [], metadata: { resourceVersion: '1' } }),
+      stream: async () => new PassThrough(),
+      find: async (path: string) => {
+        finds.push(path);
+        return path.endsWith('/legacy-abcdefghij-uc') && legacyExists ? {} : undefined;
+      },
+    } as unknown as KubeClient;
+    const clock = new ManualClock();
+    const stop = new AbortController();
+    const registry = new Registry({ client, log: silentLogger, clock, nameFallback: true, signal: stop.signal });
+    await registry.start();
+    const legacy = 'legacy-abcdefghij-uc.apps.svc.cluster.local';
+    assert.ok((await registry.resolve(legacy)).ok);
+    assert.ok((await registry.resolve(legacy)).ok);
+    assert.equal(finds.length, 1, 'a second connection within the window is answered from the cache');
+    // The Service is deleted: once the cached answer is old, the gate asks again and refuses.
+    legacyExists = false;
+    clock.advance(CONVENTION_CACHE_MS);
+    assert.equal((await registry.resolve(legacy)).ok, false);
+    assert.equal(finds.length, 2);
+    // Clients naming ever new Services don't grow the cache without bound: the oldest answers make room.
+    for (let i = 0; i < CONVENTION_CACHE_SIZE; i++) {
+      await registry.resolve(`s${i}-abcdefghij-uc.apps.svc.cluster.local`);
+    }
+    const before = finds.length;
+    await registry.resolve(legacy);
+    assert.equal(finds.length, before + 1, 'the oldest entry was evicted');
+    await registry.resolve(`s${CONVENTION_CACHE_SIZE - 1}-abcdefghij-uc.apps.svc.cluster.local`);
+    assert.equal(finds.length, before + 1, 'the newest entries are still cached');
     stop.abort();
   });
 
