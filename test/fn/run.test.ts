@@ -281,6 +281,27 @@ describe('krun fn run', () => {
   });
 });
 
+describe('krun fn run interrupted before the server answered the Pod creation', () => {
+  let world: FnWorld;
+  before(async () => {
+    world = await fnWorld({ withholdPodCreated: true });
+  });
+  after(() => world?.stop());
+
+  test('Ctrl-C still deletes the Pod the server created, and the objects made before it', async () => {
+    const krunProcess = spawnKrun(['fn', 'run', 'krun.test/fn/echo'], {
+      input: RESOURCE_LIST,
+      env: { KUBECONFIG: world.kubeconfig },
+    });
+    await waitFor('the Pod to exist', async () => ((await world.names('pods')).length > 0 ? true : undefined));
+    krunProcess.child.kill('SIGINT');
+    const result = await krunProcess.exited;
+    assert.equal(result.status, 130, result.stderr);
+    assert.deepEqual(await world.names('pods'), []);
+    assert.deepEqual(await world.names('networkpolicies'), []);
+  });
+});
+
 describe('krun fn run against the real apiserver alone (no kubelet behind it)', () => {
   let world: FnWorld;
   before(async () => {

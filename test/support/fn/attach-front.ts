@@ -32,7 +32,11 @@ export interface FrontOptions {
   readonly protocols?: readonly string[];
   /** Cut every attach session (close without the final Status) once the container has ended: a broken stream. */
   readonly breakStreams?: boolean;
+  /** Forward Pod creations but never answer them: the client is interrupted after the server created the Pod. */
+  readonly withholdPodCreated?: boolean;
 }
+
+const POD_COLLECTION = /^\/api\/v1\/namespaces\/[^/]+\/pods$/;
 
 export async function startAttachFront(
   upstream: KubeAccess,
@@ -55,6 +59,10 @@ export async function startAttachFront(
       new URL(req.url ?? '/', upstream.server),
       { method: req.method, headers: { ...req.headers, host: new URL(upstream.server).host }, ca: upstream.ca },
       (up) => {
+        if (options.withholdPodCreated && req.method === 'POST' && POD_COLLECTION.test(req.url ?? '')) {
+          up.resume();
+          return;
+        }
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.on('error', () => res.destroy());
         up.pipe(res);
