@@ -8,12 +8,7 @@ import { DEFAULT_TARGET } from '../../src/lib/gate/defaults.ts';
 import { meshEnvChanges } from '../../src/lib/gate/mesh-env.ts';
 import { Metrics } from '../../src/lib/gate/metrics.ts';
 import { RefusalLog } from '../../src/lib/gate/refusal-log.ts';
-import {
-  CONVENTION_CACHE_MS,
-  CONVENTION_CACHE_SIZE,
-  cloudRunOrigin,
-  Registry,
-} from '../../src/lib/gate/registry.ts';
+import { CONVENTION_CACHE_MS, CONVENTION_CACHE_SIZE, cloudRunOrigin, Registry } from '../../src/lib/gate/registry.ts';
 import { parseMeshSni } from '../../src/lib/gate/sni.ts';
 import { refreshedAhead } from '../../src/lib/gate/token-refresh.ts';
 import { tunnelRequest } from '../../src/lib/gate/tunnel-method.ts';

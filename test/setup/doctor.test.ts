@@ -138,6 +138,37 @@ describe('krun doctor', () => {
     }
   });
 
+  test('a namespace limited to named ConfigMaps and Secrets passes when doctor is told the same names', async () => {
+    // Given a namespace whose launcher may read only ConfigMap app and Secret key
+    const ns = `dr-${randomBytes(4).toString('hex')}`;
+    const email = `k8s-${ns}@${PROJECT}.iam.gserviceaccount.com`;
+    const env = await operatorEnv();
+    const limits = ['--config-map', 'app', '--secret', 'key'];
+    const setup = await krun(['setup-namespace', ns, '--project', PROJECT, '--yes', ...limits], { cleanEnv: env });
+    assert.equal(setup.status, 0, setup.stderr);
+    const rbac = (stdout: string) => stdout.split('\n').filter((l) => l.includes(` ${email} may get `));
+
+    // When doctor checks the same names, then those reads pass
+    const named = await krun(['doctor', '-n', ns, '--project', PROJECT, ...limits], { cleanEnv: env });
+    assert.deepEqual(rbac(named.stdout), [
+      `PASS  ${email} may get configmaps app in ${ns}`,
+      `PASS  ${email} may get secrets key in ${ns}`,
+      `PASS  ${email} may get configmaps mesh-env in istio-system`,
+    ]);
+    // and when a name the workload reads is not granted, the fix carries the names
+    const more = await krun(['doctor', '-n', ns, '--project', PROJECT, '--config-map', 'app,other'], {
+      cleanEnv: env,
+    });
+    assert.equal(more.status, 1);
+    assert.match(
+      more.stdout,
+      new RegExp(
+        `^FAIL {2}${email} may get configmaps other in ${ns}: denied by RBAC\n {6}fix: krun setup-namespace ${ns} --project ${PROJECT} --config-map app,other$`,
+        'm',
+      ),
+    );
+  });
+
   test('an unreachable cluster and a missing Google service account are reported, not thrown', async () => {
     // Given a namespace nobody set up, and a kubeconfig pointing nowhere
     const env = await operatorEnv();
