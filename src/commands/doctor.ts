@@ -7,7 +7,7 @@ import { configMapFlag, contextFlag, kubeconfigFlag, projectFlag, secretFlag } f
 export default class Doctor extends KrunCommand {
   static override summary = 'Check what krun run needs, and say how to fix it';
   static override description =
-    "Checks, one line each: Google credentials, the namespace's Google service account and its project role, the cluster's reachability, the namespace and its ServiceAccount, the identity's RBAC (by SubjectAccessReview), istio-system/mesh-env and its keys, and the Istio CRDs; with SERVICE, that its registration (krun register) exists and points at its current URL, and that it uses HTTP/2 end to end on port 15009. Read-only. Exits 1 when any check fails.";
+    "Checks, one line each: Google credentials, the namespace's Google service account and its project role, the cluster's reachability, the namespace and its ServiceAccount, the identity's RBAC (by SubjectAccessReview), istio-system/mesh-env and its keys, the gate's address, and the Istio CRDs; with SERVICE, that its registration (krun register) exists and points at its current URL, and that it uses HTTP/2 end to end on port 15009. Read-only. Exits 1 when any check fails.";
   static override examples = [
     '# Check namespace fortio in project my-project\n<%= config.bin %> <%= command.id %> -n fortio --project my-project',
     '# A namespace set up with --config-map/--secret: check exactly those reads\n<%= config.bin %> <%= command.id %> -n fortio --project my-project --config-map app-config --secret app-key',

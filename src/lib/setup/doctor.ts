@@ -4,6 +4,7 @@ import type { GoogleAuth } from 'google-auth-library';
 import type { KrunContext } from '../context.ts';
 import { callerEmail, getProjectPolicy, getServiceAccount, googleAuth, hasMember, memberOf } from '../gcp/iam-admin.ts';
 import type { KubeClient } from '../kube/client.ts';
+import { pickGateAddress, readGateFacts } from './gate-address.ts';
 import { type KubeTarget, kubeClient } from './kube.ts';
 import {
   CLUSTER_VIEWER_ROLE,
@@ -210,6 +211,18 @@ export async function doctor(options: DoctorOptions, ctx: KrunContext, deps: Doc
         ...(missing.length === 0
           ? {}
           : { fix: `kubectl -n ${ISTIO_SYSTEM} edit configmap ${MESH_ENV} (or krun setup-cluster)` }),
+      });
+    }
+    // Where mesh workloads reach Cloud Run services (what krun register points them at).
+    try {
+      const gate = pickGateAddress(await readGateFacts(client, ctx.signal));
+      add({ name: 'gate address', ok: true, detail: `${gate.address} from ${gate.source}` });
+    } catch (err) {
+      add({
+        name: 'gate address',
+        ok: false,
+        detail: message(err),
+        fix: "krun setup-cluster, then wait for the gate's load balancer (or set IMCON_ADDR in mesh-env)",
       });
     }
     for (const crd of ISTIO_CRDS) {
