@@ -38,6 +38,12 @@ describe('krun fn rbac', () => {
       { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'delete'] },
     ]);
     assert.deepEqual(binding?.subjects, [{ kind: 'ServiceAccount', name: 'ci', namespace: world.namespace }]);
+    // kubectl's NAMESPACE:NAME, nothing more: a third part is an error, not silently dropped
+    for (const bad of ['argocd:repo:server', ':ci', 'argocd:']) {
+      const refused = await krun(['fn', 'rbac', '-n', world.namespace, '--service-account', bad]);
+      assert.equal(refused.status, 2, bad);
+      assert.match(refused.stderr, /expected NAMESPACE:NAME or NAME/);
+    }
   });
 
   test('without the grant, fn run fails with the missing permission and the fix', async () => {

@@ -28,10 +28,9 @@ export interface FnRbacOptions extends KubeTarget {
 }
 
 export function fnRbacObjects(o: Pick<FnRbacOptions, 'namespace' | 'serviceAccount' | 'name'>): KubeObject[] {
-  const [saNamespace, saName] = o.serviceAccount.includes(':')
-    ? o.serviceAccount.split(':', 2)
-    : [o.namespace, o.serviceAccount];
-  if (!saNamespace || !saName) {
+  const parts = o.serviceAccount.split(':');
+  const [saNamespace, saName] = parts.length === 1 ? [o.namespace, o.serviceAccount] : parts;
+  if (!saNamespace || !saName || parts.length > 2) {
     throw new UsageError(`--service-account ${o.serviceAccount}: expected NAMESPACE:NAME or NAME`, {
       hints: ['--service-account argocd:argocd-repo-server'],
     });
