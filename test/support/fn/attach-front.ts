@@ -34,6 +34,8 @@ export interface FrontOptions {
   readonly breakStreams?: boolean;
   /** Forward Pod creations but never answer them: the client is interrupted after the server created the Pod. */
   readonly withholdPodCreated?: boolean;
+  /** Cut every watch this long after it started, as a proxy or load balancer dropping a long request would. */
+  readonly cutWatchesAfterMs?: number;
 }
 
 const POD_COLLECTION = /^\/api\/v1\/namespaces\/[^/]+\/pods$/;
@@ -64,6 +66,10 @@ export async function startAttachFront(
           return;
         }
         res.writeHead(up.statusCode ?? 502, up.headers);
+        if (options.cutWatchesAfterMs !== undefined && /[?&]watch=(1|true)/.test(req.url ?? '')) {
+          res.flushHeaders(); // as the apiserver does for a watch: the cut comes after the answer began
+          setTimeout(() => res.socket?.destroy(), options.cutWatchesAfterMs).unref();
+        }
         up.on('error', () => res.destroy());
         up.pipe(res);
       },
