@@ -117,7 +117,7 @@ export async function waitForPod(
     return state.kind === 'failed' || done(state) ? state : undefined;
   };
   const gone = () => new FnRuntimeError(`the function's Pod ${target.name} was deleted while krun waited for it`);
-  let pause = BROKEN_WATCH_PAUSE_MS[0];
+  let pause: number = BROKEN_WATCH_PAUSE_MS[0];
   for (;;) {
     let pod: PodStatus;
     try {
