@@ -2,14 +2,15 @@ import { Args, Flags } from '@oclif/core';
 import { outputFlag } from '../lib/cli/flags.ts';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
 import { KrunError } from '../lib/errors.ts';
-import { contextFlag, kubeconfigFlag, projectFlag } from '../lib/setup/flags.ts';
+import { configMapFlag, contextFlag, kubeconfigFlag, projectFlag, secretFlag } from '../lib/setup/flags.ts';
 
 export default class Doctor extends KrunCommand {
   static override summary = 'Check what krun run needs, and say how to fix it';
   static override description =
-    "Checks, one line each: Google credentials, the namespace's Google service account and its project role, the cluster's reachability, the namespace and its ServiceAccount, the identity's RBAC (by SubjectAccessReview), istio-system/mesh-env and its keys, and the Istio CRDs; with SERVICE, that its registration (krun register) exists and points at its current URL, and that it uses HTTP/2 end to end on port 15009. Read-only. Exits 1 when any check fails.";
+    "Checks, one line each: Google credentials, the namespace's Google service account and its project role, the cluster's reachability, the namespace and its ServiceAccount, the identity's RBAC (by SubjectAccessReview), istio-system/mesh-env and its keys, the gate's address, and the Istio CRDs; with SERVICE, that its registration (krun register) exists and points at its current URL, and that it uses HTTP/2 end to end on port 15009. Read-only. Exits 1 when any check fails.";
   static override examples = [
     '# Check namespace fortio in project my-project\n<%= config.bin %> <%= command.id %> -n fortio --project my-project',
+    '# A namespace set up with --config-map/--secret: check exactly those reads\n<%= config.bin %> <%= command.id %> -n fortio --project my-project --config-map app-config --secret app-key',
     '# Also check Cloud Run service fortio\n<%= config.bin %> <%= command.id %> fortio -n fortio --project my-project --region us-central1',
   ];
   static override args = {
@@ -30,6 +31,8 @@ export default class Doctor extends KrunCommand {
       summary: "The workload's Kubernetes ServiceAccount (default: default)",
       env: 'KRUN_SERVICE_ACCOUNT',
     }),
+    'config-map': configMapFlag,
+    secret: secretFlag,
     output: outputFlag(['json'] as const),
     kubeconfig: kubeconfigFlag,
     context: contextFlag,
@@ -43,6 +46,8 @@ export default class Doctor extends KrunCommand {
         namespace: flags.namespace,
         project: flags.project,
         serviceAccount: flags['service-account'],
+        configMaps: flags['config-map'],
+        secrets: flags.secret,
         service: args.service,
         region: flags.region,
         kubeconfig: flags.kubeconfig,

@@ -2,7 +2,15 @@ import { Args, Flags } from '@oclif/core';
 import { outputFlag } from '../lib/cli/flags.ts';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
 import { changeLine } from '../lib/setup/apply.ts';
-import { contextFlag, dryRunFlag, kubeconfigFlag, projectFlag, yesFlag } from '../lib/setup/flags.ts';
+import {
+  configMapFlag,
+  contextFlag,
+  dryRunFlag,
+  kubeconfigFlag,
+  projectFlag,
+  secretFlag,
+  yesFlag,
+} from '../lib/setup/flags.ts';
 
 export default class SetupNamespace extends KrunCommand {
   static override summary = 'Prepare a namespace and its Google identity';
@@ -22,18 +30,8 @@ export default class SetupNamespace extends KrunCommand {
       summary: "The workload's Kubernetes ServiceAccount (default: default)",
       env: 'KRUN_SERVICE_ACCOUNT',
     }),
-    'config-map': Flags.string({
-      summary: 'Limit ConfigMap reads to these names (default: any in the namespace)',
-      env: 'KRUN_CONFIG_MAP',
-      multiple: true,
-      delimiter: ',',
-    }),
-    secret: Flags.string({
-      summary: 'Limit Secret reads to these names (default: any in the namespace)',
-      env: 'KRUN_SECRET',
-      multiple: true,
-      delimiter: ',',
-    }),
+    'config-map': configMapFlag,
+    secret: secretFlag,
     invoker: Flags.string({
       summary: 'Grant roles/run.invoker on the project to these operators',
       env: 'KRUN_INVOKER',

@@ -38,6 +38,12 @@ describe('krun fn rbac', () => {
       { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'delete'] },
     ]);
     assert.deepEqual(binding?.subjects, [{ kind: 'ServiceAccount', name: 'ci', namespace: world.namespace }]);
+    // kubectl's NAMESPACE:NAME, nothing more: a third part is an error, not silently dropped
+    for (const bad of ['argocd:repo:server', ':ci', 'argocd:']) {
+      const refused = await krun(['fn', 'rbac', '-n', world.namespace, '--service-account', bad]);
+      assert.equal(refused.status, 2, bad);
+      assert.match(refused.stderr, /expected NAMESPACE:NAME or NAME/);
+    }
   });
 
   test('without the grant, fn run fails with the missing permission and the fix', async () => {
@@ -59,7 +65,21 @@ describe('krun fn rbac', () => {
     assert.equal(applied.status, 0, applied.stderr);
     assert.equal(
       applied.stdout,
-      'role.rbac.authorization.k8s.io/krun-fn applied\nrolebinding.rbac.authorization.k8s.io/krun-fn applied\n',
+      'role.rbac.authorization.k8s.io/krun-fn created\nrolebinding.rbac.authorization.k8s.io/krun-fn created\n',
+    );
+    // and a second run (and a client dry run) says so, as kubectl apply does
+    const args = ['fn', 'rbac', '-n', world.namespace, '--service-account', `${world.namespace}:ci`, '--apply'];
+    const again = await krun(args, { env: { KUBECONFIG: world.kubeconfig } });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(
+      again.stdout,
+      'role.rbac.authorization.k8s.io/krun-fn unchanged\nrolebinding.rbac.authorization.k8s.io/krun-fn unchanged\n',
+    );
+    const planned = await krun([...args, '--dry-run=client'], { env: { KUBECONFIG: '/nonexistent' } });
+    assert.equal(planned.status, 0, planned.stderr);
+    assert.equal(
+      planned.stdout,
+      'role.rbac.authorization.k8s.io/krun-fn configured (dry run)\nrolebinding.rbac.authorization.k8s.io/krun-fn configured (dry run)\n',
     );
     const file = join(world.dir, 'labels.yaml');
     writeFileSync(file, 'a: b\n');

@@ -281,6 +281,45 @@ describe('krun fn run', () => {
   });
 });
 
+describe('krun fn run interrupted before the server answered the Pod creation', () => {
+  let world: FnWorld;
+  before(async () => {
+    world = await fnWorld({ withholdPodCreated: true });
+  });
+  after(() => world?.stop());
+
+  test('Ctrl-C still deletes the Pod the server created, and the objects made before it', async () => {
+    const krunProcess = spawnKrun(['fn', 'run', 'krun.test/fn/echo'], {
+      input: RESOURCE_LIST,
+      env: { KUBECONFIG: world.kubeconfig },
+    });
+    await waitFor('the Pod to exist', async () => ((await world.names('pods')).length > 0 ? true : undefined));
+    krunProcess.child.kill('SIGINT');
+    const result = await krunProcess.exited;
+    assert.equal(result.status, 130, result.stderr);
+    assert.deepEqual(await world.names('pods'), []);
+    assert.deepEqual(await world.names('networkpolicies'), []);
+  });
+});
+
+describe('krun fn run when the connection of its Pod watch is cut', () => {
+  let world: FnWorld;
+  before(async () => {
+    world = await fnWorld({ cutWatchesAfterMs: 300 });
+  });
+  after(() => world?.stop());
+
+  test('the watch is resumed: a Pod that never starts still ends at the start timeout (125), not at the cut', async () => {
+    const result = await krun(['fn', 'run', 'krun.test/fn/ignored', '--start-timeout', '3s'], {
+      input: RESOURCE_LIST,
+      env: { KUBECONFIG: world.kubeconfig },
+    });
+    assert.equal(result.status, 125, result.stderr);
+    assert.match(result.stderr, /error: the function's Pod did not start within 3s \(still Pending\)/);
+    assert.deepEqual(await world.names('pods'), []);
+  });
+});
+
 describe('krun fn run against the real apiserver alone (no kubelet behind it)', () => {
   let world: FnWorld;
   before(async () => {

@@ -1,20 +1,25 @@
 // The gate's pure parts: SNI names, the registry's allow-list (with a fake API server), mesh-env's diff, metrics text,
 // and the default tunnel target being the one `krun run` serves the mesh port as.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createConnection, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { describe, mock, test } from 'node:test';
 import { systemClock } from '../../src/lib/context.ts';
 import { DEFAULT_TARGET } from '../../src/lib/gate/defaults.ts';
+import { startGate } from '../../src/lib/gate/gate.ts';
 import { meshEnvChanges } from '../../src/lib/gate/mesh-env.ts';
 import { Metrics } from '../../src/lib/gate/metrics.ts';
 import { RefusalLog } from '../../src/lib/gate/refusal-log.ts';
-import { cloudRunOrigin, Registry } from '../../src/lib/gate/registry.ts';
+import { CONVENTION_CACHE_MS, CONVENTION_CACHE_SIZE, cloudRunOrigin, Registry } from '../../src/lib/gate/registry.ts';
 import { parseMeshSni } from '../../src/lib/gate/sni.ts';
 import { refreshedAhead } from '../../src/lib/gate/token-refresh.ts';
 import { tunnelRequest } from '../../src/lib/gate/tunnel-method.ts';
 import { TargetTable } from '../../src/lib/hbone/targets.ts';
 import type { KubeClient, KubeObject } from '../../src/lib/kube/client.ts';
 import { type Logger, silentLogger } from '../../src/lib/log/logger.ts';
+import { waitFor } from '../support/control-plane/wait.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
 describe('gate units', () => {
   test('SNI names: the Istio form with port and subset, the plain host, and what is not a mesh name', () => {
@@ -122,6 +127,90 @@ describe('gate units', () => {
     assert.equal((await legacy.resolve('missing-abcdefghij-uc.apps.svc.cluster.local')).ok, false);
     assert.equal((await legacy.resolve('plainname.apps.svc.cluster.local')).ok, false);
     stop.abort();
+  });
+
+  test("registry: the convention's lookups are cached bounded and for a while, so a deleted Service stops routing", async () => {
+    const finds: string[] = [];
+    let legacyExists = true;
+    const client = {
+      get: async () => ({ items: [], metadata: { resourceVersion: '1' } }),
+      stream: async () => new PassThrough(),
+      find: async (path: string) => {
+        finds.push(path);
+        return path.endsWith('/legacy-abcdefghij-uc') && legacyExists ? {} : undefined;
+      },
+    } as unknown as KubeClient;
+    const clock = new ManualClock();
+    const stop = new AbortController();
+    const registry = new Registry({ client, log: silentLogger, clock, nameFallback: true, signal: stop.signal });
+    await registry.start();
+    const legacy = 'legacy-abcdefghij-uc.apps.svc.cluster.local';
+    assert.ok((await registry.resolve(legacy)).ok);
+    assert.ok((await registry.resolve(legacy)).ok);
+    assert.equal(finds.length, 1, 'a second connection within the window is answered from the cache');
+    // The Service is deleted: once the cached answer is old, the gate asks again and refuses.
+    legacyExists = false;
+    clock.advance(CONVENTION_CACHE_MS);
+    assert.equal((await registry.resolve(legacy)).ok, false);
+    assert.equal(finds.length, 2);
+    // Clients naming ever new Services don't grow the cache without bound: the oldest answers make room.
+    for (let i = 0; i < CONVENTION_CACHE_SIZE; i++) {
+      await registry.resolve(`s${i}-abcdefghij-uc.apps.svc.cluster.local`);
+    }
+    const before = finds.length;
+    await registry.resolve(legacy);
+    assert.equal(finds.length, before + 1, 'the oldest entry was evicted');
+    await registry.resolve(`s${CONVENTION_CACHE_SIZE - 1}-abcdefghij-uc.apps.svc.cluster.local`);
+    assert.equal(finds.length, before + 1, 'the newest entries are still cached');
+    stop.abort();
+  });
+
+  test('the gate closes connections beyond its cap on pending ClientHellos at once, and accepts again after', async () => {
+    const metrics = new Metrics();
+    const gate = await startGate({
+      listen: { host: '127.0.0.1', port: 0 },
+      resolve: async () => ({ ok: false, reason: 'none registered' }),
+      tokensFor: () => {
+        throw new Error('no tunnel in this test');
+      },
+      target: DEFAULT_TARGET,
+      maxStreams: 10,
+      keepAliveMs: 1000,
+      helloTimeoutMs: 60_000,
+      maxPendingHellos: 2,
+      log: silentLogger,
+      metrics,
+    });
+    const port = gate.address.port;
+    const connect = async () => {
+      const socket = createConnection(port, '127.0.0.1');
+      await once(socket, 'connect');
+      return socket;
+    };
+    const closed = (socket: Socket) => (socket.destroyed ? Promise.resolve() : once(socket, 'close'));
+    const accepted = () => metrics.value('krun_gate_connections_total');
+    try {
+      // Two silent clients fill the cap (once the gate has accepted them) ...
+      const silent = [await connect(), await connect()];
+      await waitFor('two accepted', async () => (accepted() === 2 ? true : undefined));
+      // ... so a third is closed at once as busy, not kept for the hello timeout
+      const third = await connect();
+      await closed(third);
+      assert.equal(metrics.value('krun_gate_rejected_total', { reason: 'busy' }), 1);
+      // When one of them goes, a new client is read again (and refused for what it sent, not as busy)
+      silent[0]?.destroy();
+      await waitFor('one gone', async () =>
+        metrics.value('krun_gate_rejected_total', { reason: 'closed' }) === 1 ? true : undefined,
+      );
+      const next = await connect();
+      next.write('GET / HTTP/1.1\r\n\r\n');
+      await closed(next);
+      assert.equal(metrics.value('krun_gate_rejected_total', { reason: 'not-tls' }), 1);
+      assert.equal(metrics.value('krun_gate_rejected_total', { reason: 'busy' }), 1);
+      silent[1]?.destroy();
+    } finally {
+      await gate.drain(0);
+    }
   });
 
   test('refusal log: the first N per reason and window in full, then one summary line with the count', () => {

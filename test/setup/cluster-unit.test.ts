@@ -64,12 +64,20 @@ describe('setup-cluster builders', () => {
     const deployment = objects[5] as unknown as { spec: { template: { spec: unknown } } };
     assert.deepEqual(deployment.spec.template.spec, {
       serviceAccountName: 'krun-gate',
+      // not root, no capabilities, no way to gain privileges
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        runAsGroup: 65532,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       terminationGracePeriodSeconds: 30,
       containers: [
         {
           name: 'gate',
           image: 'example.com/krun:1',
           args: ['gate', '-v'],
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
           env: [{ name: 'WORKLOAD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
           ports: [
             { name: 'tls-sni', containerPort: 15442, protocol: 'TCP' },

@@ -58,6 +58,7 @@ describe('krun doctor', () => {
         PROJECT_NUMBER: '333344445555',
         CLUSTER_NAME: 'c1',
         CLUSTER_LOCATION: 'us-central1',
+        IMCON_ADDR: '10.1.2.3',
       },
     });
     try {
@@ -77,6 +78,7 @@ describe('krun doctor', () => {
         `${email} may get secrets in ${ns}`,
         `${email} may get configmaps mesh-env in istio-system`,
         'configmap istio-system/mesh-env',
+        'gate address',
         'customresourcedefinition serviceentries.networking.istio.io',
         'customresourcedefinition workloadentries.networking.istio.io',
         'customresourcedefinition destinationrules.networking.istio.io',
@@ -86,6 +88,10 @@ describe('krun doctor', () => {
         names.map((n) => `PASS  ${n}`),
       );
       assert.match(healthy.stdout, new RegExp(`^PASS {2}Google credentials \\(${OPERATOR}\\)$`, 'm'));
+      assert.match(
+        healthy.stdout,
+        /^PASS {2}gate address \(10\.1\.2\.3 from configmap istio-system\/mesh-env IMCON_ADDR\)$/m,
+      );
 
       // Given the project role, the namespace's RoleBinding and mesh-env's keys broken
       const policy = gcp.state.getPolicy(`projects/${PROJECT}`);
@@ -117,10 +123,12 @@ describe('krun doctor', () => {
           `      fix: krun setup-namespace ${ns} --project ${PROJECT}`,
           'FAIL  configmap istio-system/mesh-env: missing PROJECT_NUMBER, CLUSTER_NAME, CLUSTER_LOCATION',
           '      fix: kubectl -n istio-system edit configmap mesh-env (or krun setup-cluster)',
+          'FAIL  gate address: no gate address in the cluster: service istio-system/krun-gate-internal not found; service istio-system/krun-gate not found; configmap istio-system/mesh-env has no IMCON_ADDR or MCON_ADDR',
+          "      fix: krun setup-cluster, then wait for the gate's load balancer (or set IMCON_ADDR in mesh-env)",
           '',
         ].join('\n'),
       );
-      assert.match(broken.stderr, /error: 5 of 14 checks failed/);
+      assert.match(broken.stderr, /error: 6 of 15 checks failed/);
 
       // When the fix is applied (setup-namespace again) and mesh-env is gone
       const fixed = await krun(['setup-namespace', ns, '--project', PROJECT, '--yes'], { cleanEnv: env });
@@ -132,10 +140,48 @@ describe('krun doctor', () => {
       const failed = (JSON.parse(again.stdout) as { ok: boolean }[]).filter((c) => !c.ok);
       assert.deepEqual(failed, [
         { name: 'configmap istio-system/mesh-env', ok: false, detail: 'not found', fix: 'krun setup-cluster' },
+        {
+          name: 'gate address',
+          ok: false,
+          detail:
+            'no gate address in the cluster: service istio-system/krun-gate-internal not found; service istio-system/krun-gate not found; configmap istio-system/mesh-env not found',
+          fix: "krun setup-cluster, then wait for the gate's load balancer (or set IMCON_ADDR in mesh-env)",
+        },
       ]);
     } finally {
       await kube.request('DELETE', `${MESH_ENV}/mesh-env`).catch(() => {});
     }
+  });
+
+  test('a namespace limited to named ConfigMaps and Secrets passes when doctor is told the same names', async () => {
+    // Given a namespace whose launcher may read only ConfigMap app and Secret key
+    const ns = `dr-${randomBytes(4).toString('hex')}`;
+    const email = `k8s-${ns}@${PROJECT}.iam.gserviceaccount.com`;
+    const env = await operatorEnv();
+    const limits = ['--config-map', 'app', '--secret', 'key'];
+    const setup = await krun(['setup-namespace', ns, '--project', PROJECT, '--yes', ...limits], { cleanEnv: env });
+    assert.equal(setup.status, 0, setup.stderr);
+    const rbac = (stdout: string) => stdout.split('\n').filter((l) => l.includes(` ${email} may get `));
+
+    // When doctor checks the same names, then those reads pass
+    const named = await krun(['doctor', '-n', ns, '--project', PROJECT, ...limits], { cleanEnv: env });
+    assert.deepEqual(rbac(named.stdout), [
+      `PASS  ${email} may get configmaps app in ${ns}`,
+      `PASS  ${email} may get secrets key in ${ns}`,
+      `PASS  ${email} may get configmaps mesh-env in istio-system`,
+    ]);
+    // and when a name the workload reads is not granted, the fix carries the names
+    const more = await krun(['doctor', '-n', ns, '--project', PROJECT, '--config-map', 'app,other'], {
+      cleanEnv: env,
+    });
+    assert.equal(more.status, 1);
+    assert.match(
+      more.stdout,
+      new RegExp(
+        `^FAIL {2}${email} may get configmaps other in ${ns}: denied by RBAC\n {6}fix: krun setup-namespace ${ns} --project ${PROJECT} --config-map app,other$`,
+        'm',
+      ),
+    );
   });
 
   test('an unreachable cluster and a missing Google service account are reported, not thrown', async () => {

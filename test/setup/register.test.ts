@@ -81,6 +81,8 @@ describe('krun register', () => {
       [
         `[STARTED] Looking up Cloud Run service fortio in ${REGION}`,
         `[COMPLETED] run.googleapis.com/projects/${PROJECT}/locations/${REGION}/services/fortio ${url}`,
+        '[STARTED] Checking that no one else owns these names',
+        '[COMPLETED] no other owner of 5 names',
         '[STARTED] Applying workloadentry.networking.istio.io/fortio-gate',
         '[COMPLETED] workloadentry.networking.istio.io/fortio-gate created',
         '[STARTED] Applying service/fortio',
@@ -133,6 +135,38 @@ describe('krun register', () => {
     assert.equal(none.status, 0, none.stderr);
     assert.equal(none.stdout, '');
     assert.match(none.stderr, new RegExp(`\\[COMPLETED\\] nothing registered as fortio in namespace ${ns}\\n`));
+  });
+
+  test("a Service of the same name that isn't krun's is refused, not taken over, and nothing is created", async () => {
+    // Given the user's own Service named like the Cloud Run service
+    const ns = await kube.createNamespace('reg');
+    const mine = { metadata: { name: 'fortio', labels: { app: 'fortio' } }, spec: { ports: [{ port: 9090 }] } };
+    await kube.post(`/api/v1/namespaces/${ns}/services`, mine);
+    const env = await operatorEnv(ns);
+
+    // When
+    const r = await krun(['register', 'fortio', '--url', url, '--gate-address', GATE], { cleanEnv: env });
+
+    // Then it fails naming the Service and what to do, and the Service is untouched
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`error: service/fortio in namespace ${ns} already exist and are not krun's registration of fortio`),
+    );
+    assert.match(r.stderr, new RegExp(`Try:\n.*kubectl -n ${ns} get service/fortio -o yaml`));
+    const live = await kube.get<{ metadata: { labels: Record<string, string> }; spec: { ports: { port: number }[] } }>(
+      `/api/v1/namespaces/${ns}/services/fortio`,
+    );
+    assert.deepEqual(live.metadata.labels, { app: 'fortio' });
+    assert.deepEqual(
+      live.spec.ports.map((p) => p.port),
+      [9090],
+    );
+    assert.equal(await exists(`${NET}/${ns}/workloadentries/fortio-gate`), false);
+    // and --unregister has nothing of krun's to delete
+    const gone = await krun(['register', 'fortio', '--unregister'], { cleanEnv: env });
+    assert.equal(gone.status, 0, gone.stderr);
+    assert.equal(await exists(`/api/v1/namespaces/${ns}/services/fortio`), true);
   });
 
   test('a changed URL re-points the Service and prunes the ServiceEntry of the old one', async () => {

@@ -59,7 +59,20 @@ describe('loadKubeconfig', () => {
     );
     await assert.rejects(
       loadKubeconfig([a]),
-      /authenticates with an exec plugin gke-gcloud-auth-plugin, which krun run does not execute/,
+      (e: UsageError) =>
+        /authenticates with an exec plugin gke-gcloud-auth-plugin, which krun does not execute/.test(e.message) &&
+        e.hints[0] ===
+          'krun kubeconfig --merge   # a context with a token from your Google credentials, for a GKE cluster',
+    );
+    // Every usage error says what to do (setup commands, fn run and doctor share this loader with krun run).
+    await assert.rejects(
+      loadKubeconfig([join(dir, 'absent')], 'prod'),
+      (e: UsageError) => /no kubeconfig file exists/.test(e.message) && e.hints.includes('--kubeconfig PATH'),
+    );
+    const bare = file('bare.yaml', { contexts: [{ name: 'x', context: { cluster: 'c' } }] });
+    await assert.rejects(
+      loadKubeconfig([bare]),
+      (e: UsageError) => /has no current-context/.test(e.message) && e.hints[0] === '--context NAME',
     );
     await assert.rejects(loadKubeconfig([file('bad.yaml', 'a: [')]), /is not valid YAML/);
   });

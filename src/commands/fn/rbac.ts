@@ -1,12 +1,13 @@
 import { Flags } from '@oclif/core';
 import { outputFlag } from '../../lib/cli/flags.ts';
 import { KrunCommand } from '../../lib/cli/krun-command.ts';
-import { contextFlag, kubeconfigFlag } from '../../lib/setup/flags.ts';
+import { resourceName } from '../../lib/output/printer.ts';
+import { contextFlag, dryRunFlag, kubeconfigFlag } from '../../lib/setup/flags.ts';
 
 export default class FnRbac extends KrunCommand {
   static override summary = 'Print or apply the RBAC that fn run needs';
   static override description =
-    'The Role and RoleBinding a CI or Argo CD ServiceAccount needs to run KRM functions as Pods in NAMESPACE: pods create/get/watch/delete, pods/attach get+create, pods/log get, configmaps and networkpolicies create/delete. Prints YAML by default; --apply applies it (server-side apply: a second run changes nothing).';
+    'The Role and RoleBinding a CI or Argo CD ServiceAccount needs to run KRM functions as Pods in NAMESPACE: pods create/get/watch/delete, pods/attach get+create, pods/log get, configmaps and networkpolicies create/delete. Prints YAML by default; --apply applies it (server-side apply), saying per object created, updated or unchanged.';
   static override examples = [
     "# Let Argo CD's repo server run functions in namespace krm-fn\n<%= config.bin %> <%= command.id %> -n krm-fn --service-account argocd:argocd-repo-server --apply",
     '# Review the objects first\n<%= config.bin %> <%= command.id %> -n krm-fn --service-account ci:deployer',
@@ -24,11 +25,7 @@ export default class FnRbac extends KrunCommand {
     }),
     name: Flags.string({ summary: 'Name of the Role and RoleBinding', default: 'krun-fn' }),
     apply: Flags.boolean({ summary: 'Apply the objects instead of printing them' }),
-    'dry-run': Flags.option({
-      options: ['none', 'server'] as const,
-      summary: 'server: have the API server validate --apply without persisting',
-      default: 'none' as const,
-    })(),
+    'dry-run': dryRunFlag,
     output: outputFlag(['json', 'yaml', 'name'] as const),
     kubeconfig: kubeconfigFlag,
     context: contextFlag,
@@ -44,19 +41,15 @@ export default class FnRbac extends KrunCommand {
       kubeconfig: flags.kubeconfig,
       context: flags.context,
     };
-    if (!flags.apply) {
-      await this.printObjects(fnRbacObjects(options), flags.output ?? 'yaml');
-      return;
-    }
-    const applied = await applyFnRbac(options, this.context(flags), flags['dry-run'] === 'server');
-    if (flags.output) await this.printObjects(applied, flags.output);
-    else {
-      const suffix = flags['dry-run'] === 'server' ? ' (server dry run)' : '';
-      await this.write(
-        applied
-          .map((o) => `${o.kind.toLowerCase()}.rbac.authorization.k8s.io/${o.metadata.name} applied${suffix}\n`)
-          .join(''),
-      );
-    }
+    const objects = fnRbacObjects(options);
+    const dryRun = flags['dry-run'] ?? 'none';
+    const { changeLine } = await import('../../lib/setup/apply.ts');
+    const changes = !flags.apply
+      ? []
+      : dryRun === 'client'
+        ? objects.map((o) => ({ name: resourceName(o), verb: 'configured' }))
+        : await applyFnRbac(options, this.context(flags), dryRun);
+    if (!flags.apply || flags.output) await this.printObjects(objects, flags.output ?? 'yaml');
+    else await this.write(changes.map((c) => `${changeLine(c, dryRun)}\n`).join(''));
   }
 }

@@ -2,6 +2,7 @@
 // it sees the way a person would: starting, running, finished with an exit code, or stuck for a reason that will
 // not go away by waiting (image pull errors, no node fits), which is reported at once instead of at the timeout.
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { apiStatus, type KubeClient } from '../kube/client.ts';
 import { FnRuntimeError } from './errors.ts';
 
@@ -93,6 +94,9 @@ export function podState(pod: PodStatus, container: string, image: string): PodS
   return { kind: 'pending', detail: waiting?.reason ?? status.phase ?? 'Pending' };
 }
 
+/** The pause before watching again after a broken watch: doubles from the first value up to the second. */
+const BROKEN_WATCH_PAUSE_MS = [250, 5_000] as const;
+
 type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: PodStatus };
 
 /**
@@ -113,6 +117,7 @@ export async function waitForPod(
     return state.kind === 'failed' || done(state) ? state : undefined;
   };
   const gone = () => new FnRuntimeError(`the function's Pod ${target.name} was deleted while krun waited for it`);
+  let pause: number = BROKEN_WATCH_PAUSE_MS[0];
   for (;;) {
     let pod: PodStatus;
     try {
@@ -129,8 +134,9 @@ export async function waitForPod(
       resourceVersion: pod.metadata.resourceVersion ?? '0',
       timeoutSeconds: '300',
     });
-    const res = await client.stream(`${path}?${query}`, { signal });
+    let res: Awaited<ReturnType<KubeClient['stream']>> | undefined;
     try {
+      res = await client.stream(`${path}?${query}`, { signal });
       for await (const line of createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY })) {
         if (!line.trim()) continue;
         const event = JSON.parse(line) as WatchEvent;
@@ -141,11 +147,16 @@ export async function waitForPod(
           if (state) return state;
         }
       }
+      pause = BROKEN_WATCH_PAUSE_MS[0];
     } catch (err) {
       if (signal.aborted) throw signal.reason;
-      throw err;
+      if (err instanceof FnRuntimeError || apiStatus(err) !== undefined) throw err;
+      // The watch's connection broke (a proxy's timeout, a cut line, half a line): start over from a fresh GET,
+      // which fails clearly if the server is really gone, after a pause that grows while it keeps breaking.
+      await sleep(pause, undefined, { signal }).catch(() => Promise.reject(signal.reason));
+      pause = Math.min(pause * 2, BROKEN_WATCH_PAUSE_MS[1]);
     } finally {
-      res.destroy();
+      res?.destroy();
     }
     if (signal.aborted) throw signal.reason;
   }

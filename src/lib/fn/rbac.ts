@@ -3,6 +3,7 @@
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import type { KubeObject } from '../kube/client.ts';
+import { applyObject, type Change } from '../setup/apply.ts';
 import { type KubeTarget, kubeClient } from '../setup/kube.ts';
 
 export const FN_RULES = [
@@ -27,10 +28,9 @@ export interface FnRbacOptions extends KubeTarget {
 }
 
 export function fnRbacObjects(o: Pick<FnRbacOptions, 'namespace' | 'serviceAccount' | 'name'>): KubeObject[] {
-  const [saNamespace, saName] = o.serviceAccount.includes(':')
-    ? o.serviceAccount.split(':', 2)
-    : [o.namespace, o.serviceAccount];
-  if (!saNamespace || !saName) {
+  const parts = o.serviceAccount.split(':');
+  const [saNamespace, saName] = parts.length === 1 ? [o.namespace, o.serviceAccount] : parts;
+  if (!saNamespace || !saName || parts.length > 2) {
     throw new UsageError(`--service-account ${o.serviceAccount}: expected NAMESPACE:NAME or NAME`, {
       hints: ['--service-account argocd:argocd-repo-server'],
     });
@@ -49,14 +49,14 @@ export function fnRbacObjects(o: Pick<FnRbacOptions, 'namespace' | 'serviceAccou
   ];
 }
 
-/** Applies the Role and RoleBinding (server-side apply, so a second run changes nothing). */
-export async function applyFnRbac(o: FnRbacOptions, ctx: KrunContext, dryRun = false): Promise<KubeObject[]> {
+/** Applies the Role and RoleBinding (server-side apply), saying per object created / updated / unchanged. */
+export async function applyFnRbac(o: FnRbacOptions, ctx: KrunContext, dryRun: 'none' | 'server'): Promise<Change[]> {
   const objects = fnRbacObjects(o);
   const client = await kubeClient(o, ctx);
   try {
-    const applied: KubeObject[] = [];
-    for (const object of objects) applied.push(await client.apply(object, { signal: ctx.signal, dryRun }));
-    return applied;
+    const changes: Change[] = [];
+    for (const object of objects) changes.push(await applyObject(client, object, { dryRun, signal: ctx.signal }));
+    return changes;
   } finally {
     client.close();
   }

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { formatDuration } from '../cli/duration.ts';
 import type { KrunContext } from '../context.ts';
 import { PermissionError } from '../errors.ts';
-import { collectionPath, KubeClient, type KubeObject, objectPath } from '../kube/client.ts';
+import { apiStatus, collectionPath, KubeClient, type KubeObject, objectPath } from '../kube/client.ts';
 import { findCluster } from '../run/cluster.ts';
 import { attach, write } from './attach.ts';
 import { FnOomError, FnRuntimeError } from './errors.ts';
@@ -57,8 +57,15 @@ export async function runFunction(spec: FnSpec, settings: FnSettings, ctx: KrunC
   const created: KubeObject[] = [];
   try {
     for (const object of [...objects.before, objects.pod]) {
-      await client.post(collectionPath(object.apiVersion, object.kind, namespace), object, { signal });
+      // Remembered before the answer: a run interrupted after the server created it must still delete it. Only a
+      // refusal from the server (an API status) means it surely was not created.
       created.push(object);
+      await client
+        .post(collectionPath(object.apiVersion, object.kind, namespace), object, { signal })
+        .catch((err: unknown) => {
+          if (apiStatus(err) !== undefined) created.pop();
+          throw err;
+        });
     }
     log.debug('created the function Pod', { image: spec.image });
     const target = { namespace, name: objects.name, container: CONTAINER, image: spec.image };

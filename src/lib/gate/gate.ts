@@ -7,7 +7,7 @@ import { splice } from '../hbone/pipe.ts';
 import type { TokenSource } from '../hbone/token.ts';
 import type { Logger } from '../log/logger.ts';
 import { listenOn } from '../net/listen.ts';
-import { REFUSAL_LOG, type TunnelMethod } from './defaults.ts';
+import { MAX_PENDING_HELLOS, REFUSAL_LOG, type TunnelMethod } from './defaults.ts';
 import type { Metrics } from './metrics.ts';
 import { ConnectionPool, TunnelError } from './pool.ts';
 import { readClientHello } from './read-hello.ts';
@@ -26,6 +26,8 @@ export interface GateOptions {
   readonly maxStreams: number;
   readonly keepAliveMs: number;
   readonly helloTimeoutMs: number;
+  /** Connections reading their ClientHello at once, at most (MAX_PENDING_HELLOS). */
+  readonly maxPendingHellos?: number;
   readonly log: Logger;
   readonly metrics: Metrics;
   /** Refused connections logged in full per reason and window; the rest are summed up in one line. */
@@ -46,12 +48,13 @@ export async function startGate(options: GateOptions): Promise<Gate> {
   const sockets = new Set<Socket>();
   const active = new Map<string, number>();
   let draining = false;
+  let pendingHellos = 0;
   let idle: (() => void)[] = [];
 
   const accepted = metrics.counter('krun_gate_connections_total', 'Client connections accepted.');
   const rejected = metrics.counter(
     'krun_gate_rejected_total',
-    'Client connections closed before a tunnel: not TLS, malformed, oversized, no SNI, unknown SNI, timeout.',
+    'Client connections closed before a tunnel: not TLS, malformed, oversized, no SNI, unknown SNI, timeout, busy.',
   );
   const tunnels = metrics.counter('krun_gate_tunnels_total', 'Tunnels opened, per destination.');
   const errors = metrics.counter(
@@ -98,7 +101,12 @@ export async function startGate(options: GateOptions): Promise<Gate> {
   const handle = async (socket: Socket): Promise<void> => {
     accepted();
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (pendingHellos >= (options.maxPendingHellos ?? MAX_PENDING_HELLOS)) {
+      return refuse(socket, 'busy', { peer, detail: `${pendingHellos} connections are still sending a ClientHello` });
+    }
+    pendingHellos++;
     const hello = await readClientHello(socket, options.helloTimeoutMs);
+    pendingHellos--;
     if (!hello.ok) return refuse(socket, hello.reason, { peer, detail: hello.detail });
     const sni = hello.serverName;
     const route = await options

@@ -37,6 +37,12 @@ interface ServiceEntry extends KubeObject {
 }
 
 const SERVICE_ENTRIES = '/apis/networking.istio.io/v1/serviceentries';
+/**
+ * The convention's Service lookups are cached, bounded (any client can name any namespace/name in its SNI, so an
+ * unbounded cache is unbounded memory) and for a while only (a deleted Service stops being routed to).
+ */
+export const CONVENTION_CACHE_SIZE = 1024;
+export const CONVENTION_CACHE_MS = 60_000;
 /** The original's Cloud Run URL prefix: `SERVICE-HASH-REGIONCODE`. */
 const URL_PREFIX = /^[a-z][-a-z0-9]*-[a-z0-9]{10}-[a-z]{2}$/;
 
@@ -59,7 +65,8 @@ export class Registry {
   readonly #options: RegistryOptions;
   #hosts = new Map<string, Destination>();
   readonly #warned = new Set<string>();
-  readonly #conventional = new Map<string, boolean>();
+  /** `namespace/name` → whether that Service existed, and when that was read (oldest first). */
+  readonly #conventional = new Map<string, { exists: boolean; at: number }>();
   readonly #services: WatchedCollection;
   #entries: WatchedCollection<ServiceEntry> | undefined;
 
@@ -143,8 +150,11 @@ export class Registry {
   async #byConvention(name: MeshName): Promise<Destination | undefined> {
     if (!URL_PREFIX.test(name.name)) return undefined;
     const key = `${name.namespace}/${name.name}`;
-    let exists = this.#conventional.get(key);
-    if (exists === undefined) {
+    const now = this.#options.clock.now().getTime();
+    let exists: boolean;
+    const cached = this.#conventional.get(key);
+    if (cached && now - cached.at < CONVENTION_CACHE_MS) exists = cached.exists;
+    else {
       const path = `/api/v1/namespaces/${encodeURIComponent(name.namespace)}/services/${encodeURIComponent(name.name)}`;
       try {
         exists = (await this.#options.client.find(path, { signal: this.#options.signal })) !== undefined;
@@ -152,7 +162,11 @@ export class Registry {
         this.#options.log.warn('cannot look up a Service', { service: key, error: (err as Error).message });
         return undefined;
       }
-      this.#conventional.set(key, exists);
+      this.#conventional.delete(key);
+      this.#conventional.set(key, { exists, at: now });
+      if (this.#conventional.size > CONVENTION_CACHE_SIZE) {
+        this.#conventional.delete(this.#conventional.keys().next().value as string);
+      }
     }
     return exists ? { origin: `https://${name.name}.a.run.app`, source: `name convention ${key}` } : undefined;
   }

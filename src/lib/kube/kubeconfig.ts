@@ -123,7 +123,15 @@ export async function loadKubeconfig(paths: readonly string[], context?: string)
     if (config) configs.push({ config, dir: dirname(path) });
   }
   if (configs.length === 0) {
-    if (context) throw new UsageError(`--context ${context} given, but no kubeconfig file exists (${paths.join(':')})`);
+    if (context) {
+      throw new UsageError(`--context ${context} given, but no kubeconfig file exists (${paths.join(':')})`, {
+        hints: [
+          '--kubeconfig PATH',
+          'export KUBECONFIG=PATH',
+          'krun kubeconfig --merge   # from your Google credentials',
+        ],
+      });
+    }
     return undefined;
   }
   const contexts = collect<RawContext>(configs, 'contexts', 'context');
@@ -131,7 +139,7 @@ export async function loadKubeconfig(paths: readonly string[], context?: string)
   const source = `kubeconfig ${paths.join(':')}`;
   if (!name) {
     throw new UsageError(`${source} has no current-context`, {
-      hints: ['krun run --context NAME -- …', 'kubectl config use-context NAME'],
+      hints: ['--context NAME', 'kubectl config use-context NAME'],
     });
   }
   const ctx = contexts.get(name)?.value;
@@ -148,8 +156,9 @@ export async function loadKubeconfig(paths: readonly string[], context?: string)
     const kind = u.exec
       ? `exec plugin ${u.exec.command ?? ''}`.trim()
       : `auth-provider ${u['auth-provider']?.name ?? ''}`;
-    throw new UsageError(`context "${name}" authenticates with an ${kind}, which krun run does not execute`, {
+    throw new UsageError(`context "${name}" authenticates with an ${kind}, which krun does not execute`, {
       hints: [
+        'krun kubeconfig --merge   # a context with a token from your Google credentials, for a GKE cluster',
         'give the context a token or client certificate (e.g. a ServiceAccount token kubeconfig)',
         'on Google Cloud, leave KUBECONFIG unset: krun finds the GKE cluster from the metadata server',
       ],

@@ -12,6 +12,7 @@ import {
   sharedGoogleAuth,
 } from '../gcp/iam-admin.ts';
 import type { KubeClient } from '../kube/client.ts';
+import { pickGateAddress, readGateFacts } from './gate-address.ts';
 import { type KubeTarget, kubeClient } from './kube.ts';
 import {
   CLUSTER_VIEWER_ROLE,
@@ -35,6 +36,9 @@ export interface DoctorOptions extends KubeTarget {
   readonly namespace?: string | undefined;
   readonly project?: string | undefined;
   readonly serviceAccount?: string | undefined;
+  /** The ConfigMaps and Secrets the workload reads, as given to setup-namespace; default: any in the namespace. */
+  readonly configMaps?: readonly string[] | undefined;
+  readonly secrets?: readonly string[] | undefined;
   /** A Cloud Run service whose registration and HTTP/2 settings to check too. */
   readonly service?: string | undefined;
   readonly region?: string | undefined;
@@ -72,6 +76,15 @@ function describe(q: AccessQuestion): string {
   return `${q.verb} ${what}${q.name ? ` ${q.name}` : ''} in ${q.namespace}`;
 }
 
+/** `get` on each named object, or on any in the namespace when no names are given. */
+function reads(
+  resource: string,
+  names: readonly string[] | undefined,
+): { verb: string; resource: string; name?: string }[] {
+  if (!names?.length) return [{ verb: 'get', resource }];
+  return names.map((name) => ({ verb: 'get', resource, name }));
+}
+
 async function allowed(client: KubeClient, user: string, q: AccessQuestion, signal: AbortSignal): Promise<boolean> {
   const review = await client.post<{ status?: { allowed?: boolean } }>(
     '/apis/authorization.k8s.io/v1/subjectaccessreviews',
@@ -105,7 +118,11 @@ export async function doctor(options: DoctorOptions, ctx: KrunContext, deps: Doc
     checkNamespace(namespace);
     const project = options.project ?? (ctx.env.CLOUDSDK_CORE_PROJECT || ctx.env.GOOGLE_CLOUD_PROJECT || undefined);
     const ksa = options.serviceAccount ?? 'default';
-    const setup = `krun setup-namespace ${namespace}${project ? ` --project ${project}` : ' --project PROJECT'}`;
+    const limits = [
+      ...(options.configMaps?.length ? [`--config-map ${options.configMaps.join(',')}`] : []),
+      ...(options.secrets?.length ? [`--secret ${options.secrets.join(',')}`] : []),
+    ];
+    const setup = [`krun setup-namespace ${namespace}`, `--project ${project ?? 'PROJECT'}`, ...limits].join(' ');
     const identity = project ? googleServiceAccountEmail(namespace, project) : undefined;
     // One credential lookup for the Google checks and the service checks.
     const auth = deps.auth ?? sharedGoogleAuth(async () => project);
@@ -154,8 +171,9 @@ export async function doctor(options: DoctorOptions, ctx: KrunContext, deps: Doc
     if (identity) {
       const questions: (AccessQuestion & { fix: string })[] = [
         { namespace, verb: 'create', resource: 'serviceaccounts', subresource: 'token', name: ksa, fix: setup },
-        { namespace, verb: 'get', resource: 'configmaps', fix: setup },
-        { namespace, verb: 'get', resource: 'secrets', fix: setup },
+        // A namespace set up with names grants get on those only: asking for "any" would fail it for nothing.
+        ...reads('configmaps', options.configMaps).map((q) => ({ namespace, ...q, fix: setup })),
+        ...reads('secrets', options.secrets).map((q) => ({ namespace, ...q, fix: setup })),
         {
           namespace: ISTIO_SYSTEM,
           verb: 'get',
@@ -203,6 +221,18 @@ export async function doctor(options: DoctorOptions, ctx: KrunContext, deps: Doc
         ...(missing.length === 0
           ? {}
           : { fix: `kubectl -n ${ISTIO_SYSTEM} edit configmap ${MESH_ENV} (or krun setup-cluster)` }),
+      });
+    }
+    // Where mesh workloads reach Cloud Run services (what krun register points them at).
+    try {
+      const gate = pickGateAddress(await readGateFacts(client, ctx.signal));
+      add({ name: 'gate address', ok: true, detail: `${gate.address} from ${gate.source}` });
+    } catch (err) {
+      add({
+        name: 'gate address',
+        ok: false,
+        detail: message(err),
+        fix: "krun setup-cluster, then wait for the gate's load balancer (or set IMCON_ADDR in mesh-env)",
       });
     }
     for (const crd of ISTIO_CRDS) {

@@ -27,3 +27,18 @@ export const contextFlag = Flags.string({
   summary: 'Kubeconfig context (default: the current context)',
   env: 'KRUN_CONTEXT',
 });
+
+/** The launcher's reads, limited to names (setup-namespace grants exactly these; doctor checks exactly these). */
+export const configMapFlag = Flags.string({
+  summary: 'ConfigMaps the workload reads (default: any in the namespace)',
+  env: 'KRUN_CONFIG_MAP',
+  multiple: true,
+  delimiter: ',',
+});
+
+export const secretFlag = Flags.string({
+  summary: 'Secrets the workload reads (default: any in the namespace)',
+  env: 'KRUN_SECRET',
+  multiple: true,
+  delimiter: ',',
+});

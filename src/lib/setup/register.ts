@@ -4,6 +4,7 @@
 // changed renames the ServiceEntry), and `--unregister` deletes exactly what carries the label, nothing else.
 import type { GoogleAuth } from 'google-auth-library';
 import type { KrunContext } from '../context.ts';
+import { KrunError } from '../errors.ts';
 import { googleAuth } from '../gcp/iam-admin.ts';
 import { getRunService } from '../gcp/run-admin.ts';
 import { collectionPath, KubeClient, type KubeObject, objectPath } from '../kube/client.ts';
@@ -15,7 +16,7 @@ import { applyObject, type Change, changeLine, type DryRun } from './apply.ts';
 import { required } from './ask.ts';
 import { pickGateAddress, readGateFacts } from './gate-address.ts';
 import { type KubeTarget, kubeConnection } from './kube.ts';
-import { checkNamespace, checkRunServiceName, GATE_PORT } from './names.ts';
+import { checkNamespace, checkRunServiceName, GATE_PORT, REGISTRATION_LABEL } from './names.ts';
 import {
   REGISTRATION_KINDS,
   type RegistrationSpec,
@@ -71,6 +72,34 @@ export async function registeredObjects(
     for (const item of items) found.push({ ...item, apiVersion, kind });
   }
   return found;
+}
+
+/**
+ * Refuses names someone else holds: server-side apply would take over a Service the user made (or another
+ * registration's object), and `--unregister` would then delete it.
+ */
+async function checkNamesFree(
+  client: KubeClient,
+  objects: readonly KubeObject[],
+  service: string,
+  signal: AbortSignal,
+): Promise<string> {
+  const taken: string[] = [];
+  for (const object of objects) {
+    const live = await client.find<KubeObject>(objectPath(object), { signal });
+    if (live && live.metadata.labels?.[REGISTRATION_LABEL] !== service) taken.push(resourceName(object));
+  }
+  if (taken.length === 0) return `no other owner of ${objects.length} names`;
+  const ns = objects[0]?.metadata.namespace ?? '';
+  throw new KrunError(
+    `${taken.join(', ')} in namespace ${ns} already exist and are not krun's registration of ${service}: registering would take them over, and --unregister would delete them`,
+    {
+      hints: [
+        `kubectl -n ${ns} get ${taken.join(' ')} -o yaml   # whose they are`,
+        `delete or rename them, then run krun register ${service} again (or register into another namespace with -n)`,
+      ],
+    },
+  );
 }
 
 async function remove(client: KubeClient, object: KubeObject, dryRun: DryRun, signal: AbortSignal): Promise<Change> {
@@ -199,6 +228,10 @@ export async function register(
     const stale: KubeObject[] = [];
     await runTasks(
       [
+        {
+          title: 'Checking that no one else owns these names',
+          run: (signal: AbortSignal) => checkNamesFree(kube, objects, service, signal),
+        },
         ...objects.map((object) => ({
           title: `Applying ${resourceName(object)}`,
           run: async (signal: AbortSignal) => record(await applyObject(kube, object, { dryRun: mode, signal })),

@@ -32,7 +32,13 @@ export interface FrontOptions {
   readonly protocols?: readonly string[];
   /** Cut every attach session (close without the final Status) once the container has ended: a broken stream. */
   readonly breakStreams?: boolean;
+  /** Forward Pod creations but never answer them: the client is interrupted after the server created the Pod. */
+  readonly withholdPodCreated?: boolean;
+  /** Cut every watch this long after it started, as a proxy or load balancer dropping a long request would. */
+  readonly cutWatchesAfterMs?: number;
 }
+
+const POD_COLLECTION = /^\/api\/v1\/namespaces\/[^/]+\/pods$/;
 
 export async function startAttachFront(
   upstream: KubeAccess,
@@ -55,7 +61,15 @@ export async function startAttachFront(
       new URL(req.url ?? '/', upstream.server),
       { method: req.method, headers: { ...req.headers, host: new URL(upstream.server).host }, ca: upstream.ca },
       (up) => {
+        if (options.withholdPodCreated && req.method === 'POST' && POD_COLLECTION.test(req.url ?? '')) {
+          up.resume();
+          return;
+        }
         res.writeHead(up.statusCode ?? 502, up.headers);
+        if (options.cutWatchesAfterMs !== undefined && /[?&]watch=(1|true)/.test(req.url ?? '')) {
+          res.flushHeaders(); // as the apiserver does for a watch: the cut comes after the answer began
+          setTimeout(() => res.socket?.destroy(), options.cutWatchesAfterMs).unref();
+        }
         up.on('error', () => res.destroy());
         up.pipe(res);
       },
