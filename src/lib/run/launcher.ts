@@ -241,7 +241,8 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
       ssh = await startSshDebug(config, ctx, resolved.client, sshEnv(), audit);
       hbone = await startHbone(config, ctx, audit);
       log.info('no app command given; running until signalled');
-      await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
+      // A signal may have come while the listeners started: 'abort' never fires again for it.
+      if (!ctx.signal.aborted) await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
       return 0;
     }
     app = await startApp({
