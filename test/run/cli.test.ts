@@ -79,6 +79,28 @@ describe('krun run, standalone', () => {
     assert.match(r.stderr, /app still running 0.5 s after SIGTERM; killing it/);
   });
 
+  test('a second signal during the grace period exits at once (130) and takes the app along', async () => {
+    const { dir, env } = await sandbox({ KRUN_TERMINATION_GRACE: '600' });
+    const app = `echo $$ > ${dir}/app.pid; trap "echo got TERM" TERM; while :; do sleep 0.05; done`;
+    const p = spawnKrun(['run', '--', 'sh', '-c', app], { cleanEnv: env });
+    await p.waitForLog('app started');
+    p.child.kill('SIGTERM');
+    await waitFor('the app to get SIGTERM', async () => (p.stdout() === 'got TERM\n' ? true : undefined));
+    p.child.kill('SIGTERM');
+    const r = await p.exited;
+    assert.equal(r.status, 130, r.stderr);
+    // Killed, not orphaned: gone, or a zombie until its new parent reaps it
+    const pid = Number(await readFile(join(dir, 'app.pid'), 'utf8'));
+    await waitFor(
+      'the app to be killed',
+      async () => {
+        const state = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'gone');
+        return state === 'gone' || / Z /.test(state) ? true : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
+  });
+
   test('waits for the app port before declaring it ready', async () => {
     const { env } = await sandbox({ PORT_http: '0' });
     const port = 20000 + Math.floor(Math.random() * 20000);
