@@ -92,8 +92,34 @@ describe('krun run, proxyless mesh', () => {
     const r = await run.exited;
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'app ran to the end\n');
-    assert.ok(r.stderr.indexOf('"message":"app exited"') < r.stderr.lastIndexOf('"message":"pilot-agent stopped"'));
+    assertLogOrder(r.stderr, ['app exited', 'pilot-agent stopped']);
     assert.equal(agentPids(r.stderr).length, 3);
+  });
+
+  test('SIGTERM reaches the app first, the agent only after the app exited, and krun exits with the app’s status', async () => {
+    // Given krun running an app that, on SIGTERM, checks that the agent still runs (it may need the mesh to drain)
+    const { ns, dir, env } = await meshWorkload(plane, kube, work);
+    await rootCertOf(kube, ns);
+    const script = [
+      `trap 'kill -0 "$(cat ${dir}/agent.pid)" && echo "agent up while the app drains"; exit 3' TERM`,
+      `touch ${dir}/trapped`,
+      'while :; do sleep 0.05; done',
+    ].join('; ');
+    const run = spawnKrun(['run', '--', 'sh', '-c', script], { cleanEnv: env });
+    await waitFor(
+      'the app to trap SIGTERM',
+      async () => (await readFile(join(dir, 'trapped')).catch(() => undefined)) && true,
+    );
+    const [agent] = agentPids(run.stderr());
+    await writeFile(join(dir, 'agent.pid'), String(agent));
+    // When krun gets SIGTERM
+    run.child.kill('SIGTERM');
+    const r = await run.exited;
+    // Then the app drained with the agent still up, its status is krun's, and the agent was stopped afterwards
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(r.stdout, 'agent up while the app drains\n');
+    assertLogOrder(r.stderr, ['app exited', 'pilot-agent stopped']);
+    assert.throws(() => process.kill(agent as number, 0), { code: 'ESRCH' });
   });
 
   test('an unreachable istiod is a timeout with the agent’s log tail, and the app never starts', async () => {
