@@ -48,7 +48,7 @@ describe('krun run, proxyless mesh', () => {
     assert.equal(await readFile(join(dir, 'seen-files'), 'utf8'), 'ok\n');
     assert.equal(
       await readFile(join(dir, 'seen-env'), 'utf8'),
-      `proxyless ${join(dir, 'etc/istio/proxy/grpc-bootstrap.json')}\n`,
+      `proxyless ${join(dir, 'etc/istio/proxy/grpc_bootstrap.json')}\n`,
     );
     // And the certificate names the namespace and ServiceAccount and is signed by istiod's root
     const leaf = new X509Certificate(await readFile(join(dir, 'seen-chain.pem'), 'utf8'));
