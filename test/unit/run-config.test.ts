@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { UsageError } from '../../src/lib/errors.ts';
 import { type ConfigInput, resolveConfig } from '../../src/lib/run/config.ts';
+import { appEnvironment } from '../../src/lib/run/launcher.ts';
 import { parseMounts } from '../../src/lib/run/mounts.ts';
 
 const base: ConfigInput = { flags: {}, env: {}, meshEnv: {}, hostname: 'host-1.example', isRoot: false, cwd: '/work' };
@@ -70,7 +71,21 @@ describe('resolveConfig precedence: flag > env > mesh-env > derived default', ()
       grpc: '127.0.0.1:8079',
       db: '[::1]:5432',
     });
-    assert.equal(resolve({ env: { PORT_http: '-' } }).appAddress.value, undefined);
+    assert.equal(config.appPortWait.value, true);
+    // - skips only the readiness wait: the app is still on 8080 (its PORT, the HBONE reverse proxy's target)
+    const noWait = resolve({ env: { PORT_http: '-' } });
+    assert.deepEqual(
+      [noWait.appAddress.value, noWait.appPortWait],
+      ['127.0.0.1:8080', { value: false, source: 'env PORT_http' }],
+    );
+  });
+
+  test("the app is told PORT=8080 (Cloud Run's PORT is krun's HBONE port), or PORT_http's port", () => {
+    const cloudRun = { PORT: '15009', K_SERVICE: 'web' };
+    const port = (env: Record<string, string>) => appEnvironment(resolve({ env }), env, false).PORT;
+    assert.equal(port(cloudRun), '8080');
+    assert.equal(port({ ...cloudRun, PORT_http: '-' }), '8080');
+    assert.equal(port({ ...cloudRun, PORT_http: '127.0.0.1:9000' }), '9000');
   });
 
   test('audit and recording: off by default, paths made absolute, input recording only when true', () => {

@@ -28,8 +28,10 @@ export interface RunConfig {
   readonly kubeconfig: Value<string | undefined>;
   readonly context: Value<string | undefined>;
   readonly baseDir: Value<string>;
-  /** host:port of the app, or undefined when the readiness wait is disabled. */
-  readonly appAddress: Value<string | undefined>;
+  /** host:port of the app: its PORT, the HBONE reverse proxy's and app tunnel's target. */
+  readonly appAddress: Value<string>;
+  /** Whether krun waits for appAddress to accept connections (PORT_http=- skips only this wait, as in the original). */
+  readonly appPortWait: Value<boolean>;
   readonly startupProbeHttp: Value<string | undefined>;
   readonly startupProbeTcp: Value<string | undefined>;
   readonly startupTimeoutSeconds: Value<number>;
@@ -259,12 +261,10 @@ export function resolveConfig(input: ConfigInput): RunConfig {
       };
 
   const appRaw = get('appPort');
-  const appAddress: Value<string | undefined> =
-    appRaw?.value === '-'
-      ? { value: undefined, source: appRaw.source }
-      : appRaw
-        ? address(appRaw)
-        : { value: '127.0.0.1:8080', source: 'default' };
+  const skipWait = appRaw?.value === '-';
+  const appAddress: Value<string> =
+    appRaw && !skipWait ? address(appRaw) : { value: '127.0.0.1:8080', source: 'default' };
+  const appPortWait: Value<boolean> = { value: !skipWait, source: appRaw?.source ?? 'default' };
 
   const hboneRaw = get('hbonePort');
   // Cloud Run's front end reaches the container on its external interface: all interfaces unless told otherwise.
@@ -350,6 +350,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     context: optional(get('context')),
     baseDir,
     appAddress,
+    appPortWait,
     startupProbeHttp: optional(get('startupProbeHttp')),
     startupProbeTcp: optional(address(get('startupProbeTcp'))),
     startupTimeoutSeconds: seconds(get('startupTimeout'), 60, 0),
