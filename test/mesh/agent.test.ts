@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { waitFor } from '../support/control-plane/wait.ts';
+import { waitUntilGone } from '../support/process-gone.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'krun-agent-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -20,11 +20,11 @@ test('an agent that ignores SIGTERM does not outlive a krun that exits at once',
   const script = `
     import { startAgent } from '${src}mesh/agent.ts';
     import { systemClock } from '${src}context.ts';
-    import { existsSync } from 'node:fs';
+    import { statSync } from 'node:fs';
     const log = { info() {}, warn() {}, error() {}, debug() {} };
     await startAgent({
       binary: 'sh', args: ['-c', ${JSON.stringify(agent)}], env: { PATH: process.env.PATH }, cwd: '/',
-      ready: async () => existsSync(${JSON.stringify(pidFile)}), readyDescription: 'the pid file',
+      ready: async () => (statSync(${JSON.stringify(pidFile)}, { throwIfNoEntry: false })?.size ?? 0) > 0, readyDescription: 'the pid file',
       timeoutMs: 10000, graceMs: 600000, clock: systemClock, signal: new AbortController().signal, log,
     });
     process.exit(130);`;
@@ -32,13 +32,6 @@ test('an agent that ignores SIGTERM does not outlive a krun that exits at once',
   assert.equal(r.code, 130, r.stderr);
   const pid = Number(await readFile(pidFile, 'utf8'));
   assert.ok(pid > 0);
-  // Killed, not orphaned: gone, or a zombie until its new parent reaps it
-  await waitFor(
-    'the agent to be killed',
-    async () => {
-      const state = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'gone');
-      return state === 'gone' || / Z /.test(state) ? true : undefined;
-    },
-    { timeoutMs: 10_000 },
-  );
+  // Killed, not orphaned
+  await waitUntilGone(pid, 'the agent');
 });

@@ -11,6 +11,7 @@ import { controlPlane } from '../support/control-plane/shared.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
 import { TestKube } from '../support/kube.ts';
 import { launcherWorkload, writeKubeconfig } from '../support/kubeconfig.ts';
+import { waitUntilGone } from '../support/process-gone.ts';
 
 const plane = await controlPlane();
 const kube = new TestKube(plane.access);
@@ -89,16 +90,8 @@ describe('krun run, standalone', () => {
     p.child.kill('SIGTERM');
     const r = await p.exited;
     assert.equal(r.status, 130, r.stderr);
-    // Killed, not orphaned: gone, or a zombie until its new parent reaps it
-    const pid = Number(await readFile(join(dir, 'app.pid'), 'utf8'));
-    await waitFor(
-      'the app to be killed',
-      async () => {
-        const state = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'gone');
-        return state === 'gone' || / Z /.test(state) ? true : undefined;
-      },
-      { timeoutMs: 10_000 },
-    );
+    // Killed, not orphaned
+    await waitUntilGone(Number(await readFile(join(dir, 'app.pid'), 'utf8')), 'the app');
   });
 
   test('waits for the app port before declaring it ready', async () => {
