@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { UsageError } from '../../src/lib/errors.ts';
+import { decideMode } from '../../src/lib/mesh/mode.ts';
 import { type ConfigInput, resolveConfig } from '../../src/lib/run/config.ts';
 import { appEnvironment } from '../../src/lib/run/launcher.ts';
 import { parseMounts } from '../../src/lib/run/mounts.ts';
@@ -175,5 +176,30 @@ describe('OUTBOUND_IP_RANGES_EXCLUDE', () => {
           err.message === `env OUTBOUND_IP_RANGES_EXCLUDE is "${bad}": not an IP address or CIDR`,
       );
     }
+  });
+});
+
+describe('XDS_ADDR=- (the original contract: no pilot-agent)', () => {
+  test('turns the mesh off, from env or mesh-env, and says why', () => {
+    for (const over of [{ env: { XDS_ADDR: '-' } }, { meshEnv: { XDS_ADDR: '-' } }]) {
+      const config = resolve(over);
+      const source = `${'env' in over ? 'env' : 'mesh-env'} XDS_ADDR=-`;
+      assert.deepEqual(config.meshMode, { value: 'none', source });
+      assert.equal(config.xdsAddr.value, 'istiod.istio-system.svc:15012');
+      const facts = { cluster: true, isRoot: true, interceptionMode: 'REDIRECT' as const };
+      const tools = { hasPilotAgent: true, hasEnvoy: true, hasIptables: true };
+      const decision = decideMode({ setting: config.meshMode.value, settingSource: source, ...facts, ...tools });
+      assert.deepEqual(decision, { mode: 'none', reason: `asked for by ${source}` });
+    }
+    assert.equal(resolve({ env: { XDS_ADDR: '-', KRUN_MESH_MODE: 'auto' } }).meshMode.value, 'none');
+  });
+
+  test('an explicit mesh mode that needs the agent contradicts it', () => {
+    assert.throws(
+      () => resolve({ env: { XDS_ADDR: '-', KRUN_MESH_MODE: 'sidecar' } }),
+      (err: unknown) =>
+        err instanceof UsageError &&
+        err.message === 'env KRUN_MESH_MODE is "sidecar": contradicts env XDS_ADDR=-, which turns the mesh off',
+    );
   });
 });

@@ -440,11 +440,17 @@ function resolveMesh(
   // The original's FindXDSAddr: the in-cluster istiod behind the gate's internal load balancer (mesh-env IMCON_ADDR).
   const imcon = input.meshEnv.IMCON_ADDR;
   const xdsRaw = get('xdsAddr');
-  const xdsAddr: Value<string> = xdsRaw
-    ? { value: formatHostPort(parseAddress(xdsRaw)), source: xdsRaw.source }
-    : imcon
-      ? { value: `${imcon}:15012`, source: 'derived from mesh-env IMCON_ADDR' }
-      : { value: 'istiod.istio-system.svc:15012', source: 'default' };
+  // The original's XDS_ADDR=-: no pilot-agent, the app alone (an explicit other mode contradicts it).
+  const xdsOff = xdsRaw?.value.trim() === '-';
+  if (xdsOff && modeRaw && mode !== 'none' && mode !== 'auto') {
+    throw bad(modeRaw, `contradicts ${xdsRaw?.source}=-, which turns the mesh off`, 'unset one of the two');
+  }
+  const xdsAddr: Value<string> =
+    xdsRaw && !xdsOff
+      ? { value: formatHostPort(parseAddress(xdsRaw)), source: xdsRaw.source }
+      : imcon
+        ? { value: `${imcon}:15012`, source: 'derived from mesh-env IMCON_ADDR' }
+        : { value: 'istiod.istio-system.svc:15012', source: 'default' };
   const caRaw = get('caAddr');
   const interceptionRaw = get('interceptionMode');
   const interception = interceptionRaw?.value.trim().toUpperCase();
@@ -456,9 +462,11 @@ function resolveMesh(
   const portsRaw = get('outboundPortsExclude');
   const ports = list(portsRaw).map((p) => port({ value: p, source: portsRaw?.source ?? '' }, 1).value);
   return {
-    meshMode: modeRaw
-      ? { value: mode as MeshModeSetting, source: modeRaw.source }
-      : { value: 'auto', source: 'default' },
+    meshMode: xdsOff
+      ? { value: 'none', source: `${xdsRaw?.source}=-` }
+      : modeRaw
+        ? { value: mode as MeshModeSetting, source: modeRaw.source }
+        : { value: 'auto', source: 'default' },
     xdsAddr,
     caAddr: caRaw
       ? { value: formatHostPort(parseAddress(caRaw)), source: caRaw.source }

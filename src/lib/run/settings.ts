@@ -285,7 +285,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     summary: 'auto, sidecar (iptables capture), whitebox, proxyless or none',
     meshEnv: true,
   },
-  { key: 'xdsAddr', env: 'XDS_ADDR', flag: 'xds-addr', summary: 'Discovery (xDS) address, host:port', meshEnv: true },
+  {
+    key: 'xdsAddr',
+    env: 'XDS_ADDR',
+    flag: 'xds-addr',
+    summary: 'Discovery (xDS) address, host:port; - turns the mesh off',
+    meshEnv: true,
+  },
   {
     key: 'caAddr',
     env: 'CA_ADDR',
