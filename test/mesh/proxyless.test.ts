@@ -40,9 +40,13 @@ describe('krun run, proxyless mesh', () => {
       `test -s "$KRUN_MESH_KEY" && test -s "$GRPC_XDS_BOOTSTRAP" && echo ok > ${dir}/seen-files`,
       `echo "$KRUN_MESH_MODE $GRPC_XDS_BOOTSTRAP" > ${dir}/seen-env`,
     ].join('; ');
-    const r = await krun(['run', '--', 'sh', '-c', script], { cleanEnv: env });
+    // (with the original's debug knobs, which become pilot-agent flags)
+    const debug = { XDS_AGENT_DEBUG: 'dns:debug', ENVOY_LOG_LEVEL: 'debug' };
+    const r = await krun(['run', '--', 'sh', '-c', script], { cleanEnv: { ...env, ...debug } });
     // Then the mode was decided and logged with its reason, and the app ran after the agent was ready
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /FLAG: --log_output_level="dns:debug"\n/);
+    assert.match(r.stderr, /FLAG: --proxyLogLevel="debug"\n/);
     assert.match(r.stderr, /"message":"mesh mode proxyless: no Envoy binary"/);
     assertLogOrder(r.stderr, ['pilot-agent ready', 'app started', 'app exited', 'pilot-agent stopped']);
     assert.equal(await readFile(join(dir, 'seen-files'), 'utf8'), 'ok\n');

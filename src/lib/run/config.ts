@@ -85,6 +85,9 @@ export interface RunConfig {
   readonly envoy: Value<string>;
   readonly iptablesRestore: Value<string>;
   readonly meshStatusPort: Value<number>;
+  /** pilot-agent's --log_output_level and --proxyLogLevel (the original's XDS_AGENT_DEBUG and ENVOY_LOG_LEVEL). */
+  readonly agentLogLevel: Value<string | undefined>;
+  readonly envoyLogLevel: Value<string | undefined>;
 }
 
 export const GOOGLE_TOKENS_SETTINGS = ['off', 'federated', 'dataplane'] as const;
@@ -417,6 +420,8 @@ type MeshSettings = Pick<
   | 'envoy'
   | 'iptablesRestore'
   | 'meshStatusPort'
+  | 'agentLogLevel'
+  | 'envoyLogLevel'
 >;
 
 function list(raw: Raw): string[] {
@@ -493,6 +498,8 @@ function resolveMesh(
     envoy: get('envoy') ?? { value: '/usr/local/bin/envoy', source: 'default' },
     iptablesRestore: get('iptablesRestore') ?? { value: 'iptables-restore', source: 'default' },
     meshStatusPort: port(get('meshStatusPort'), 15020),
+    agentLogLevel: optional(get('agentLogLevel')),
+    envoyLogLevel: optional(get('envoyLogLevel')),
   };
 }
 

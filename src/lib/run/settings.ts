@@ -55,7 +55,9 @@ export type SettingKey =
   | 'pilotAgent'
   | 'envoy'
   | 'iptablesRestore'
-  | 'meshStatusPort';
+  | 'meshStatusPort'
+  | 'agentLogLevel'
+  | 'envoyLogLevel';
 
 export interface SettingSpec {
   readonly key: SettingKey;
@@ -362,6 +364,19 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'KRUN_MESH_STATUS_PORT',
     flag: 'mesh-status-port',
     summary: "pilot-agent's status port (/healthz/ready)",
+  },
+  {
+    key: 'agentLogLevel',
+    env: 'XDS_AGENT_DEBUG',
+    flag: 'agent-log-level',
+    summary: "pilot-agent's --log_output_level, e.g. dns:debug,xdsproxy:debug",
+    meshEnv: true,
+  },
+  {
+    key: 'envoyLogLevel',
+    env: 'ENVOY_LOG_LEVEL',
+    flag: 'envoy-log-level',
+    summary: "Envoy's log level (pilot-agent's --proxyLogLevel), e.g. debug",
   },
 ];
 
