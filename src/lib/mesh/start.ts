@@ -69,7 +69,7 @@ const PROXY_DIRS: readonly [string, number][] = [
 ];
 
 /** The original's debug knobs, as pilot-agent flags (one argv entry each: a value can't smuggle in another flag). */
-export function agentLogArgs(config: Pick<Resolved['config'], 'agentLogLevel' | 'envoyLogLevel'>): string[] {
+function agentLogArgs(config: Pick<Resolved['config'], 'agentLogLevel' | 'envoyLogLevel'>): string[] {
   const agent = config.agentLogLevel.value;
   const envoy = config.envoyLogLevel.value;
   return [...(agent ? [`--log_output_level=${agent}`] : []), ...(envoy ? [`--proxyLogLevel=${envoy}`] : [])];
