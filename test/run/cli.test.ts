@@ -80,6 +80,17 @@ describe('krun run, standalone', () => {
     assert.match(r.stderr, /app still running 0.5 s after SIGTERM; killing it/);
   });
 
+  test('SIGTERM while krun waits for the app to be ready still ends with the app’s status', async () => {
+    const { dir, env } = await sandbox({ PORT_http: '1', KRUN_STARTUP_TIMEOUT: '600' });
+    const app = `trap "exit 7" TERM; touch ${dir}/trapped; while :; do sleep 0.05; done`;
+    const p = spawnKrun(['run', '--', 'sh', '-c', app], { cleanEnv: env });
+    await waitFor('the app to trap SIGTERM', async () => (existsSync(join(dir, 'trapped')) ? true : undefined));
+    p.child.kill('SIGTERM');
+    const r = await p.exited;
+    assert.equal(r.status, 7, r.stderr);
+    assert.doesNotMatch(r.stderr, /app ready/);
+  });
+
   test('a second signal during the grace period exits at once (130) and takes the app along', async () => {
     const { dir, env } = await sandbox({ KRUN_TERMINATION_GRACE: '600' });
     const app = `echo $$ > ${dir}/app.pid; trap "echo got TERM" TERM; while :; do sleep 0.05; done`;
