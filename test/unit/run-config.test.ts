@@ -140,6 +140,7 @@ describe('parseMounts', () => {
       ['secret:db:/x:a:b', 'has too many ":" parts'],
       ['secret:db:/x:..data', 'names an invalid key'],
       ['pvc:db:/x', 'must start with secret: or configmap:'],
+      ['secret:db:/../../etc/cron.d', 'must not contain ".." \\(it would leave the base directory\\)'],
     ] as const) {
       assert.throws(
         () => parseMounts(text, 'env KRUN_MOUNTS'),
