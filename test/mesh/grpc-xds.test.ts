@@ -66,7 +66,7 @@ describe('krun run, proxyless gRPC through xDS', () => {
     const target = `xds:///echo.${w.ns}.svc.cluster.local:${SERVICE_PORT}`;
     const r = await krun(['run', '--', process.execPath, CLIENT, target, 'hello over xds'], { cleanEnv: w.env });
     // Then the client got the reply through the xDS-resolved endpoint
-    const bootstrap = await readFile(join(w.dir, 'etc/istio/proxy/grpc-bootstrap.json'), 'utf8').catch((e) => `${e}`);
+    const bootstrap = await readFile(join(w.dir, 'etc/istio/proxy/grpc_bootstrap.json'), 'utf8').catch((e) => `${e}`);
     assert.equal(r.status, 0, `${r.stderr}\nbootstrap: ${bootstrap}`);
     assert.equal(r.stdout, 'echo heard hello over xds\n');
     // And the bootstrap names pilot-agent's xDS socket by its absolute path under the base directory

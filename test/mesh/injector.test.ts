@@ -50,7 +50,7 @@ const common = {
   ISTIO_META_WORKLOAD_NAME: 'cart',
   ISTIO_META_APP_CONTAINERS: 'app',
   OUTPUT_CERTS: '/srv/pod/var/run/secrets/istio.io',
-  GRPC_XDS_BOOTSTRAP: '/srv/pod/etc/istio/proxy/grpc-bootstrap.json',
+  GRPC_XDS_BOOTSTRAP: '/srv/pod/etc/istio/proxy/grpc_bootstrap.json',
 };
 
 describe('agentEnvironment', () => {
@@ -165,7 +165,7 @@ describe('appMeshEnvironment', () => {
     assert.deepEqual(appMeshEnvironment('proxyless', '/srv/pod'), {
       KRUN_MESH_MODE: 'proxyless',
       ...certs,
-      GRPC_XDS_BOOTSTRAP: '/srv/pod/etc/istio/proxy/grpc-bootstrap.json',
+      GRPC_XDS_BOOTSTRAP: '/srv/pod/etc/istio/proxy/grpc_bootstrap.json',
     });
   });
   test('whitebox: HTTP_PROXY to the agent’s proxy port, loopback not proxied', () => {

@@ -40,15 +40,19 @@ describe('krun run, proxyless mesh', () => {
       `test -s "$KRUN_MESH_KEY" && test -s "$GRPC_XDS_BOOTSTRAP" && echo ok > ${dir}/seen-files`,
       `echo "$KRUN_MESH_MODE $GRPC_XDS_BOOTSTRAP" > ${dir}/seen-env`,
     ].join('; ');
-    const r = await krun(['run', '--', 'sh', '-c', script], { cleanEnv: env });
+    // (with the original's debug knobs, which become pilot-agent flags)
+    const debug = { XDS_AGENT_DEBUG: 'dns:debug', ENVOY_LOG_LEVEL: 'debug' };
+    const r = await krun(['run', '--', 'sh', '-c', script], { cleanEnv: { ...env, ...debug } });
     // Then the mode was decided and logged with its reason, and the app ran after the agent was ready
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /FLAG: --log_output_level="dns:debug"\n/);
+    assert.match(r.stderr, /FLAG: --proxyLogLevel="debug"\n/);
     assert.match(r.stderr, /"message":"mesh mode proxyless: no Envoy binary"/);
     assertLogOrder(r.stderr, ['pilot-agent ready', 'app started', 'app exited', 'pilot-agent stopped']);
     assert.equal(await readFile(join(dir, 'seen-files'), 'utf8'), 'ok\n');
     assert.equal(
       await readFile(join(dir, 'seen-env'), 'utf8'),
-      `proxyless ${join(dir, 'etc/istio/proxy/grpc-bootstrap.json')}\n`,
+      `proxyless ${join(dir, 'etc/istio/proxy/grpc_bootstrap.json')}\n`,
     );
     // And the certificate names the namespace and ServiceAccount and is signed by istiod's root
     const leaf = new X509Certificate(await readFile(join(dir, 'seen-chain.pem'), 'utf8'));
@@ -92,8 +96,34 @@ describe('krun run, proxyless mesh', () => {
     const r = await run.exited;
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'app ran to the end\n');
-    assert.ok(r.stderr.indexOf('"message":"app exited"') < r.stderr.lastIndexOf('"message":"pilot-agent stopped"'));
+    assertLogOrder(r.stderr, ['app exited', 'pilot-agent stopped']);
     assert.equal(agentPids(r.stderr).length, 3);
+  });
+
+  test('SIGTERM reaches the app first, the agent only after the app exited, and krun exits with the app’s status', async () => {
+    // Given krun running an app that, on SIGTERM, checks that the agent still runs (it may need the mesh to drain)
+    const { ns, dir, env } = await meshWorkload(plane, kube, work);
+    await rootCertOf(kube, ns);
+    const script = [
+      `trap 'kill -0 "$(cat ${dir}/agent.pid)" && echo "agent up while the app drains"; exit 3' TERM`,
+      `touch ${dir}/trapped`,
+      'while :; do sleep 0.05; done',
+    ].join('; ');
+    const run = spawnKrun(['run', '--', 'sh', '-c', script], { cleanEnv: env });
+    await waitFor(
+      'the app to trap SIGTERM',
+      async () => (await readFile(join(dir, 'trapped')).catch(() => undefined)) && true,
+    );
+    const [agent] = agentPids(run.stderr());
+    await writeFile(join(dir, 'agent.pid'), String(agent));
+    // When krun gets SIGTERM
+    run.child.kill('SIGTERM');
+    const r = await run.exited;
+    // Then the app drained with the agent still up, its status is krun's, and the agent was stopped afterwards
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(r.stdout, 'agent up while the app drains\n');
+    assertLogOrder(r.stderr, ['app exited', 'pilot-agent stopped']);
+    assert.throws(() => process.kill(agent as number, 0), { code: 'ESRCH' });
   });
 
   test('an unreachable istiod is a timeout with the agent’s log tail, and the app never starts', async () => {

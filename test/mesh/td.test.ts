@@ -92,7 +92,7 @@ describe('krun run with MESH=td:…', () => {
   test('writes the bootstrap, gives its path to the app, and never looks for a GKE cluster', async () => {
     const { r, dir } = await run({ MESH: 'td:projects=123456789012&scopes=edge' });
     assert.equal(r.status, 0, r.stderr);
-    const path = join(dir, 'etc/istio/proxy/grpc-bootstrap.json');
+    const path = join(dir, 'etc/istio/proxy/grpc_bootstrap.json');
     assert.equal(r.stdout, `td ${path}\n`);
     assert.equal((await stat(path)).mode & 0o777, 0o644);
     const seen = JSON.parse(await readFile(join(dir, 'seen.json'), 'utf8'));

@@ -11,6 +11,7 @@ import { controlPlane } from '../support/control-plane/shared.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
 import { TestKube } from '../support/kube.ts';
 import { launcherWorkload, writeKubeconfig } from '../support/kubeconfig.ts';
+import { waitUntilGone } from '../support/process-gone.ts';
 
 const plane = await controlPlane();
 const kube = new TestKube(plane.access);
@@ -98,6 +99,31 @@ describe('krun run, standalone', () => {
     p.child.kill('SIGTERM');
     const r = await p.exited;
     assert.equal(r.status, 0, r.stderr);
+  });
+
+  test('SIGTERM while krun waits for the app to be ready still ends with the app’s status', async () => {
+    const { dir, env } = await sandbox({ PORT_http: '1', KRUN_STARTUP_TIMEOUT: '600' });
+    const app = `trap "exit 7" TERM; touch ${dir}/trapped; while :; do sleep 0.05; done`;
+    const p = spawnKrun(['run', '--', 'sh', '-c', app], { cleanEnv: env });
+    await waitFor('the app to trap SIGTERM', async () => (existsSync(join(dir, 'trapped')) ? true : undefined));
+    p.child.kill('SIGTERM');
+    const r = await p.exited;
+    assert.equal(r.status, 7, r.stderr);
+    assert.doesNotMatch(r.stderr, /app ready/);
+  });
+
+  test('a second signal during the grace period exits at once (130) and takes the app along', async () => {
+    const { dir, env } = await sandbox({ KRUN_TERMINATION_GRACE: '600' });
+    const app = `echo $$ > ${dir}/app.pid; trap "echo got TERM" TERM; while :; do sleep 0.05; done`;
+    const p = spawnKrun(['run', '--', 'sh', '-c', app], { cleanEnv: env });
+    await p.waitForLog('app started');
+    p.child.kill('SIGTERM');
+    await waitFor('the app to get SIGTERM', async () => (p.stdout() === 'got TERM\n' ? true : undefined));
+    p.child.kill('SIGTERM');
+    const r = await p.exited;
+    assert.equal(r.status, 130, r.stderr);
+    // Killed, not orphaned
+    await waitUntilGone(Number(await readFile(join(dir, 'app.pid'), 'utf8')), 'the app');
   });
 
   test('waits for the app port before declaring it ready', async () => {

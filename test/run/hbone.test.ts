@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { echo, startTarget } from '../hbone/support.ts';
+import { assertLogOrder } from '../mesh/support/log-order.ts';
 import { krun, spawnKrun } from '../support/cli.ts';
 import { freePort } from '../support/control-plane/ports.ts';
 import { startGcpEmulator } from '../support/gcp/index.ts';
@@ -57,11 +58,8 @@ test('krun run opens HBONE after the app is ready, proxies to it, and tunnels on
   t.after(() => p.child.kill('SIGKILL'));
   // When krun is up
   await p.waitForLog('HBONE listening');
-  const order = p
-    .stderr()
-    .split('\n')
-    .map((l) => (l ? JSON.parse(l).message : ''));
-  assert.ok(order.indexOf('app ready') < order.indexOf('HBONE listening'), 'HBONE opens only after the app is ready');
+  // HBONE opens only after the app is ready (both logged, in that order)
+  assertLogOrder(p.stderr(), ['app ready', 'HBONE listening']);
   const url = `http://127.0.0.1:${hbonePort}`;
   // Then a plain request reaches the app through the reverse proxy
   assert.deepEqual(await get(url, '/greeting?x=1'), { status: 200, body: 'hello from the app /greeting?x=1' });

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { UsageError } from '../../src/lib/errors.ts';
+import { decideMode } from '../../src/lib/mesh/mode.ts';
 import { gkeOf } from '../../src/lib/mesh/start.ts';
 import { type ConfigInput, resolveConfig } from '../../src/lib/run/config.ts';
+import { appEnvironment } from '../../src/lib/run/launcher.ts';
 import { parseMounts } from '../../src/lib/run/mounts.ts';
 import { testContext } from '../support/context.ts';
 
@@ -72,7 +74,21 @@ describe('resolveConfig precedence: flag > env > mesh-env > derived default', ()
       grpc: '127.0.0.1:8079',
       db: '[::1]:5432',
     });
-    assert.equal(resolve({ env: { PORT_http: '-' } }).appAddress.value, undefined);
+    assert.equal(config.appPortWait.value, true);
+    // - skips only the readiness wait: the app is still on 8080 (its PORT, the HBONE reverse proxy's target)
+    const noWait = resolve({ env: { PORT_http: '-' } });
+    assert.deepEqual(
+      [noWait.appAddress.value, noWait.appPortWait],
+      ['127.0.0.1:8080', { value: false, source: 'env PORT_http' }],
+    );
+  });
+
+  test("the app is told PORT=8080 (Cloud Run's PORT is krun's HBONE port), or PORT_http's port", () => {
+    const cloudRun = { PORT: '15009', K_SERVICE: 'web' };
+    const port = (env: Record<string, string>) => appEnvironment(resolve({ env }), env, false).PORT;
+    assert.equal(port(cloudRun), '8080');
+    assert.equal(port({ ...cloudRun, PORT_http: '-' }), '8080');
+    assert.equal(port({ ...cloudRun, PORT_http: '127.0.0.1:9000' }), '9000');
   });
 
   test('audit and recording: off by default, paths made absolute, input recording only when true', () => {
@@ -126,6 +142,7 @@ describe('parseMounts', () => {
       ['secret:db:/x:a:b', 'has too many ":" parts'],
       ['secret:db:/x:..data', 'names an invalid key'],
       ['pvc:db:/x', 'must start with secret: or configmap:'],
+      ['secret:db:/../../etc/cron.d', 'must not contain ".." \\(it would leave the base directory\\)'],
     ] as const) {
       assert.throws(
         () => parseMounts(text, 'env KRUN_MOUNTS'),
@@ -199,5 +216,30 @@ describe('the GKE cluster URL (GKE_CLUSTER_URL, the STS audience)', () => {
     const config = resolve({ google });
     assert.deepEqual(config.clusterUrl, { value: undefined, source: noUrl });
     assert.equal(gkeOf(config, log), undefined);
+  });
+});
+
+describe('XDS_ADDR=- (the original contract: no pilot-agent)', () => {
+  test('turns the mesh off, from env or mesh-env, and says why', () => {
+    for (const over of [{ env: { XDS_ADDR: '-' } }, { meshEnv: { XDS_ADDR: '-' } }]) {
+      const config = resolve(over);
+      const source = `${'env' in over ? 'env' : 'mesh-env'} XDS_ADDR=-`;
+      assert.deepEqual(config.meshMode, { value: 'none', source });
+      assert.equal(config.xdsAddr.value, 'istiod.istio-system.svc:15012');
+      const facts = { cluster: true, isRoot: true, interceptionMode: 'REDIRECT' as const };
+      const tools = { hasPilotAgent: true, hasEnvoy: true, hasIptables: true };
+      const decision = decideMode({ setting: config.meshMode.value, settingSource: source, ...facts, ...tools });
+      assert.deepEqual(decision, { mode: 'none', reason: `asked for by ${source}` });
+    }
+    assert.equal(resolve({ env: { XDS_ADDR: '-', KRUN_MESH_MODE: 'auto' } }).meshMode.value, 'none');
+  });
+
+  test('an explicit mesh mode that needs the agent contradicts it', () => {
+    assert.throws(
+      () => resolve({ env: { XDS_ADDR: '-', KRUN_MESH_MODE: 'sidecar' } }),
+      (err: unknown) =>
+        err instanceof UsageError &&
+        err.message === 'env KRUN_MESH_MODE is "sidecar": contradicts env XDS_ADDR=-, which turns the mesh off',
+    );
   });
 });

@@ -102,6 +102,19 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 
   const diagnostic = () => (lines.length ? `\n--- last lines of ${name} ---\n${lines.join('\n')}` : '');
 
+  // krun exiting at once (a second signal) must not leave the agent's process group (it is detached) running.
+  const killOnExit = () => {
+    const proc = child;
+    if (proc?.pid && proc.exitCode === null && proc.signalCode === null) {
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        proc.kill('SIGKILL');
+      }
+    }
+  };
+  process.once('exit', killOnExit);
+
   spawnOnce();
   // Readiness: poll until ready, the agent exits, or the timeout.
   const deadline = o.clock.now().getTime() + o.timeoutMs;
@@ -113,6 +126,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     await waitUntilReady();
   } catch (err) {
     await kill();
+    process.removeListener('exit', killOnExit);
     throw err;
   }
   o.log.info(`${name} ready`, { waitedFor: o.readyDescription });
@@ -190,6 +204,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       stopController.abort();
       await kill();
       await supervising;
+      process.removeListener('exit', killOnExit);
       o.log.info(`${name} stopped`);
     },
   };

@@ -12,7 +12,7 @@ export const MESH_PATHS = {
   outputCerts: 'var/run/secrets/istio.io',
   podLabels: 'etc/istio/pod/labels',
   proxyDir: 'etc/istio/proxy',
-  grpcBootstrap: 'etc/istio/proxy/grpc-bootstrap.json',
+  grpcBootstrap: 'etc/istio/proxy/grpc_bootstrap.json', // the original's name, not Istio's grpc-bootstrap.json
   envoyDir: 'var/lib/istio/envoy',
 } as const;
 

@@ -68,6 +68,13 @@ const PROXY_DIRS: readonly [string, number][] = [
   ['var/run/secrets/credential-uds', 0o755],
 ];
 
+/** The original's debug knobs, as pilot-agent flags (one argv entry each: a value can't smuggle in another flag). */
+function agentLogArgs(config: Pick<Resolved['config'], 'agentLogLevel' | 'envoyLogLevel'>): string[] {
+  const agent = config.agentLogLevel.value;
+  const envoy = config.envoyLogLevel.value;
+  return [...(agent ? [`--log_output_level=${agent}`] : []), ...(envoy ? [`--proxyLogLevel=${envoy}`] : [])];
+}
+
 const NO_MESH: Mesh = { mode: 'none', env: {}, stop: async () => {} };
 
 /** The mode, decided (and logged) before the Pod files are written: the proxy user may need to read istio-token. */
@@ -186,7 +193,7 @@ export async function startMesh(
   const proxyless = mode === 'proxyless';
   const agent = await startAgent({
     binary: config.pilotAgent.value,
-    args: agentArgs(inputs.namespace),
+    args: [...agentArgs(inputs.namespace), ...agentLogArgs(config)],
     env,
     cwd: base,
     ...(proxyOwner ? { uid: proxyOwner.uid, gid: proxyOwner.gid } : {}),

@@ -83,6 +83,14 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   };
   if (options.signal.aborted) onAbort();
   else options.signal.addEventListener('abort', onAbort, { once: true });
-  void exited.then(() => options.signal.removeEventListener('abort', onAbort));
+  // A second signal exits krun at once (signalController): the app, maybe ignoring SIGTERM, must not outlive it.
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  void exited.then(() => {
+    options.signal.removeEventListener('abort', onAbort);
+    process.removeListener('exit', killOnExit);
+  });
   return { pid, exited, stop };
 }

@@ -31,8 +31,10 @@ export interface RunConfig {
   readonly kubeconfig: Value<string | undefined>;
   readonly context: Value<string | undefined>;
   readonly baseDir: Value<string>;
-  /** host:port of the app, or undefined when the readiness wait is disabled. */
-  readonly appAddress: Value<string | undefined>;
+  /** host:port of the app: its PORT, the HBONE reverse proxy's and app tunnel's target. */
+  readonly appAddress: Value<string>;
+  /** Whether krun waits for appAddress to accept connections (PORT_http=- skips only this wait, as in the original). */
+  readonly appPortWait: Value<boolean>;
   readonly startupProbeHttp: Value<string | undefined>;
   readonly startupProbeTcp: Value<string | undefined>;
   readonly startupTimeoutSeconds: Value<number>;
@@ -86,6 +88,9 @@ export interface RunConfig {
   readonly envoy: Value<string>;
   readonly iptablesRestore: Value<string>;
   readonly meshStatusPort: Value<number>;
+  /** pilot-agent's --log_output_level and --proxyLogLevel (the original's XDS_AGENT_DEBUG and ENVOY_LOG_LEVEL). */
+  readonly agentLogLevel: Value<string | undefined>;
+  readonly envoyLogLevel: Value<string | undefined>;
 }
 
 export const GOOGLE_TOKENS_SETTINGS = ['off', 'federated', 'dataplane'] as const;
@@ -262,12 +267,10 @@ export function resolveConfig(input: ConfigInput): RunConfig {
       };
 
   const appRaw = get('appPort');
-  const appAddress: Value<string | undefined> =
-    appRaw?.value === '-'
-      ? { value: undefined, source: appRaw.source }
-      : appRaw
-        ? address(appRaw)
-        : { value: '127.0.0.1:8080', source: 'default' };
+  const skipWait = appRaw?.value === '-';
+  const appAddress: Value<string> =
+    appRaw && !skipWait ? address(appRaw) : { value: '127.0.0.1:8080', source: 'default' };
+  const appPortWait: Value<boolean> = { value: !skipWait, source: appRaw?.source ?? 'default' };
 
   const hboneRaw = get('hbonePort');
   // Cloud Run's front end reaches the container on its external interface: all interfaces unless told otherwise.
@@ -354,6 +357,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     context: optional(get('context')),
     baseDir,
     appAddress,
+    appPortWait,
     startupProbeHttp: optional(get('startupProbeHttp')),
     startupProbeTcp: optional(address(get('startupProbeTcp'))),
     startupTimeoutSeconds: seconds(get('startupTimeout'), 60, 0),
@@ -438,6 +442,8 @@ type MeshSettings = Pick<
   | 'envoy'
   | 'iptablesRestore'
   | 'meshStatusPort'
+  | 'agentLogLevel'
+  | 'envoyLogLevel'
 >;
 
 function list(raw: Raw): string[] {
@@ -461,11 +467,17 @@ function resolveMesh(
   // The original's FindXDSAddr: the in-cluster istiod behind the gate's internal load balancer (mesh-env IMCON_ADDR).
   const imcon = input.meshEnv.IMCON_ADDR;
   const xdsRaw = get('xdsAddr');
-  const xdsAddr: Value<string> = xdsRaw
-    ? { value: formatHostPort(parseAddress(xdsRaw)), source: xdsRaw.source }
-    : imcon
-      ? { value: `${imcon}:15012`, source: 'derived from mesh-env IMCON_ADDR' }
-      : { value: 'istiod.istio-system.svc:15012', source: 'default' };
+  // The original's XDS_ADDR=-: no pilot-agent, the app alone (an explicit other mode contradicts it).
+  const xdsOff = xdsRaw?.value.trim() === '-';
+  if (xdsOff && modeRaw && mode !== 'none' && mode !== 'auto') {
+    throw bad(modeRaw, `contradicts ${xdsRaw?.source}=-, which turns the mesh off`, 'unset one of the two');
+  }
+  const xdsAddr: Value<string> =
+    xdsRaw && !xdsOff
+      ? { value: formatHostPort(parseAddress(xdsRaw)), source: xdsRaw.source }
+      : imcon
+        ? { value: `${imcon}:15012`, source: 'derived from mesh-env IMCON_ADDR' }
+        : { value: 'istiod.istio-system.svc:15012', source: 'default' };
   const caRaw = get('caAddr');
   const interceptionRaw = get('interceptionMode');
   const interception = interceptionRaw?.value.trim().toUpperCase();
@@ -477,9 +489,11 @@ function resolveMesh(
   const portsRaw = get('outboundPortsExclude');
   const ports = list(portsRaw).map((p) => port({ value: p, source: portsRaw?.source ?? '' }, 1).value);
   return {
-    meshMode: modeRaw
-      ? { value: mode as MeshModeSetting, source: modeRaw.source }
-      : { value: 'auto', source: 'default' },
+    meshMode: xdsOff
+      ? { value: 'none', source: `${xdsRaw?.source}=-` }
+      : modeRaw
+        ? { value: mode as MeshModeSetting, source: modeRaw.source }
+        : { value: 'auto', source: 'default' },
     xdsAddr,
     caAddr: caRaw
       ? { value: formatHostPort(parseAddress(caRaw)), source: caRaw.source }
@@ -506,6 +520,8 @@ function resolveMesh(
     envoy: get('envoy') ?? { value: '/usr/local/bin/envoy', source: 'default' },
     iptablesRestore: get('iptablesRestore') ?? { value: 'iptables-restore', source: 'default' },
     meshStatusPort: port(get('meshStatusPort'), 15020),
+    agentLogLevel: optional(get('agentLogLevel')),
+    envoyLogLevel: optional(get('envoyLogLevel')),
   };
 }
 

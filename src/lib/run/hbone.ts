@@ -29,7 +29,7 @@ export async function startHbone(config: RunConfig, ctx: KrunContext, audit: Aud
   if (!listen) return undefined;
   const { startHboneServer } = await import('../hbone/server.ts');
   const { TargetTable } = await import('../hbone/targets.ts');
-  const app = config.appAddress.value ? parseHostPort(config.appAddress.value) : undefined;
+  const app = parseHostPort(config.appAddress.value);
   // The reverse proxy and the app target assume the app on loopback, as in a Pod.
   const appPort = app && (app.host === '127.0.0.1' || app.host === 'localhost') ? app.port : undefined;
   const named = Object.fromEntries(Object.entries(config.ports).map(([name, v]) => [name, v.value]));

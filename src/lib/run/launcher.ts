@@ -15,7 +15,7 @@ import { parseTdMesh, startTd } from '../mesh/td.ts';
 import { type SshDebug, startSshDebug } from '../ssh/start.ts';
 import { type RunningApp, startApp } from './app.ts';
 import { findCluster } from './cluster.ts';
-import { type ConfigInput, type GoogleFacts, type RunConfig, resolveConfig } from './config.ts';
+import { type ConfigInput, type GoogleFacts, parseAddress, type RunConfig, resolveConfig } from './config.ts';
 import { DATAPLANE_TOKEN_FILE, FEDERATED_TOKEN_FILE, googleChain } from './google-tokens.ts';
 import { startHbone } from './hbone.ts';
 import { loadMeshEnv } from './mesh-env.ts';
@@ -87,7 +87,7 @@ export async function resolve(options: LaunchOptions, ctx: KrunContext): Promise
 function readinessProbe(config: RunConfig): Probe | undefined {
   if (config.startupProbeHttp.value) return httpProbe(config.startupProbeHttp.value);
   if (config.startupProbeTcp.value) return tcpProbe(config.startupProbeTcp.value);
-  return config.appAddress.value ? tcpProbe(config.appAddress.value) : undefined;
+  return config.appPortWait.value ? tcpProbe(config.appAddress.value) : undefined;
 }
 
 /** The environment the app starts with: krun's own, plus what a Pod's containers get. */
@@ -98,10 +98,8 @@ export function appEnvironment(
 ) {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  const port = config.appAddress.value?.split(':').at(-1);
-  // Cloud Run's PORT is krun's (HBONE); the app listens on its own port.
-  if (port) out.PORT = port;
-  else delete out.PORT;
+  // Cloud Run's PORT is krun's (HBONE); the app listens on its own port (8080 unless PORT_http says otherwise).
+  out.PORT = String(parseAddress(config.appAddress).port);
   out.POD_NAME = config.podName.value;
   out.POD_NAMESPACE = config.namespace.value;
   out.SERVICE_ACCOUNT = config.serviceAccount.value;
@@ -242,9 +240,10 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
       hbone = await startHbone(config, ctx, audit);
       log.info('no app command given; running until signalled');
       // A signal listener does not keep Node's event loop alive: with no HBONE port, cluster or SSH server
-      // there may be nothing else that does, and Node would exit 13 at once.
+      // there may be nothing else that does, and Node would exit 13 at once. A signal may also have come while
+      // the listeners started: 'abort' never fires again for it.
       const alive = setInterval(() => {}, 2 ** 30);
-      await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
+      if (!ctx.signal.aborted) await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
       clearInterval(alive);
       return 0;
     }

@@ -31,6 +31,8 @@ export function parseMounts(text: string, source: string): Mount[] {
     if (kind !== 'secret' && kind !== 'configmap') throw fail('must start with secret: or configmap:');
     if (!name || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) throw fail('needs a valid object name');
     if (!path?.startsWith('/')) throw fail('needs an absolute path, as a Pod mountPath has');
+    // As the API server rejects it in a mountPath; here it would also escape the base directory.
+    if (path.split('/').includes('..')) throw fail('must not contain ".." (it would leave the base directory)');
     if (rest.length > 0) throw fail('has too many ":" parts');
     if (key !== undefined) {
       try {

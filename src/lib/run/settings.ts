@@ -55,7 +55,9 @@ export type SettingKey =
   | 'pilotAgent'
   | 'envoy'
   | 'iptablesRestore'
-  | 'meshStatusPort';
+  | 'meshStatusPort'
+  | 'agentLogLevel'
+  | 'envoyLogLevel';
 
 export interface SettingSpec {
   readonly key: SettingKey;
@@ -285,7 +287,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     summary: 'auto, sidecar (iptables capture), whitebox, proxyless or none',
     meshEnv: true,
   },
-  { key: 'xdsAddr', env: 'XDS_ADDR', flag: 'xds-addr', summary: 'Discovery (xDS) address, host:port', meshEnv: true },
+  {
+    key: 'xdsAddr',
+    env: 'XDS_ADDR',
+    flag: 'xds-addr',
+    summary: 'Discovery (xDS) address, host:port; - turns the mesh off',
+    meshEnv: true,
+  },
   {
     key: 'caAddr',
     env: 'CA_ADDR',
@@ -356,6 +364,19 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'KRUN_MESH_STATUS_PORT',
     flag: 'mesh-status-port',
     summary: "pilot-agent's status port (/healthz/ready)",
+  },
+  {
+    key: 'agentLogLevel',
+    env: 'XDS_AGENT_DEBUG',
+    flag: 'agent-log-level',
+    summary: "pilot-agent's --log_output_level, e.g. dns:debug,xdsproxy:debug",
+    meshEnv: true,
+  },
+  {
+    key: 'envoyLogLevel',
+    env: 'ENVOY_LOG_LEVEL',
+    flag: 'envoy-log-level',
+    summary: "Envoy's log level (pilot-agent's --proxyLogLevel), e.g. debug",
   },
 ];
 
