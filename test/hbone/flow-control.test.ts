@@ -128,18 +128,22 @@ describe('HBONE flow control', () => {
     await Promise.all([uploadTarget.close(), downloadTarget.close()]);
   });
 
-  test('a target that stops reading stalls the client within bounded buffers; a slow reader then gets every byte', async () => {
-    // Given a tunnel to a target that does not read
+  /** A tunnel to `name`, with the server's socket to the target and the target's own socket. */
+  const open = async (name: string) => {
     const client = new HboneClient({
       origin: new URL(server.url),
       tokens: noToken,
       log: silentLogger,
       transport: 'h2',
     });
-    const tunnel = await client.open('up');
+    const tunnel = await client.open(name);
     await new Promise((resolve) => setImmediate(resolve));
-    const upstream = upstreams.at(-1) as Socket;
-    const target = targetSockets.at(-1) as Socket;
+    return { client, tunnel, upstream: upstreams.at(-1) as Socket, target: targetSockets.at(-1) as Socket };
+  };
+
+  test('a target that stops reading stalls the client within bounded buffers; a slow reader then gets every byte', async () => {
+    // Given a tunnel to a target that does not read
+    const { client, tunnel, upstream, target } = await open('up');
     const tunnelBuffer = peak(() => upstream.writableLength);
     const clientBuffer = peak(() => tunnel.stream.writableLength);
     // When the client sends far more than any window or socket buffer holds
@@ -172,18 +176,9 @@ describe('HBONE flow control', () => {
 
   test('a client that stops reading stalls the target within bounded buffers; then gets every byte', async () => {
     // Given a tunnel whose client does not read
-    const client = new HboneClient({
-      origin: new URL(server.url),
-      tokens: noToken,
-      log: silentLogger,
-      transport: 'h2',
-    });
-    const tunnel = await client.open('down');
+    const { client, tunnel, upstream, target } = await open('down');
     tunnel.stream.pause();
     tunnel.stream.end();
-    await new Promise((resolve) => setImmediate(resolve));
-    const upstream = upstreams.at(-1) as Socket;
-    const target = targetSockets.at(-1) as Socket;
     const tunnelBuffer = peak(() => upstream.readableLength);
     // When the target sends far more than any window or socket buffer holds
     const send = sender(target, base);
