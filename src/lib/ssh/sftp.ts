@@ -110,22 +110,22 @@ async function applyAttrs(path: string | FileHandle, attrs: InputAttributes): Pr
   }
 }
 
-interface ReadRequest {
+export interface ReadRequest {
   readonly kind: 'read';
   readonly reqid: number;
   readonly handle: Buffer;
   readonly offset: number;
   readonly length: number;
 }
-interface WriteRequest {
+export interface WriteRequest {
   readonly kind: 'write';
   readonly reqid: number;
   readonly handle: Buffer;
   readonly offset: number;
   readonly data: Buffer;
 }
-type FileRequest = ReadRequest | WriteRequest;
-type Request = FileRequest | { readonly kind: 'op'; readonly reqid: number; readonly op: () => Promise<void> };
+export type FileRequest = ReadRequest | WriteRequest;
+export type Request = FileRequest | { readonly kind: 'op'; readonly reqid: number; readonly op: () => Promise<void> };
 
 const sizeOf = (r: FileRequest) => (r.kind === 'read' ? r.length : r.data.length);
 
@@ -133,7 +133,7 @@ const sizeOf = (r: FileRequest) => (r.kind === 'read' ? r.length : r.data.length
  * `first` and the requests of its kind on its handle queued right behind it: at most BATCH_BYTES (or `first` alone
  * when it is bigger) and BATCH_REQUESTS (well under IOV_MAX).
  */
-function takeBatch(first: FileRequest, queue: Request[]): FileRequest[] {
+export function takeBatch(first: FileRequest, queue: Request[]): FileRequest[] {
   const batch = [first];
   let bytes = sizeOf(first);
   for (let next = queue[0]; next?.kind === first.kind && batch.length < BATCH_REQUESTS; next = queue[0]) {
@@ -156,7 +156,7 @@ interface Run<R extends FileRequest> {
  * out of order). Overlapping ranges join too when `overlap` says so (reads); otherwise undefined (writes, which must
  * then land in request order).
  */
-function runsOf<R extends FileRequest>(batch: readonly R[], overlap: boolean): Run<R>[] | undefined {
+export function runsOf<R extends FileRequest>(batch: readonly R[], overlap: boolean): Run<R>[] | undefined {
   const runs: Run<R>[] = [];
   for (const r of [...batch].sort((x, y) => x.offset - y.offset)) {
     const last = runs.at(-1);
