@@ -10,6 +10,7 @@ import {
   type IncomingHttpHeaders,
 } from 'node:http2';
 import { TransportError } from '../errors.ts';
+import { SESSION_WINDOW, STREAM_WINDOW } from '../hbone/h2-windows.ts';
 import type { TokenSource } from '../hbone/token.ts';
 import type { Logger } from '../log/logger.ts';
 import type { TunnelMethod } from './defaults.ts';
@@ -53,8 +54,6 @@ interface Connection {
   idleSince: number;
 }
 
-const STREAM_WINDOW = 1 << 20;
-const SESSION_WINDOW = 16 << 20;
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_MS = 5 * 60_000;
 

@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { TransportError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { SESSION_WINDOW, STREAM_WINDOW } from './h2-windows.ts';
 import type { TokenSource } from './token.ts';
 import { tunnelPath } from './url.ts';
 import { MAX_MESSAGE_BYTES, WebSocketDuplex } from './websocket.ts';
@@ -40,9 +41,6 @@ export interface Tunnel {
 
 /** The server can't carry HTTP/2 end to end; a WebSocket may still work. */
 class NoHttp2Error extends Error {}
-
-const STREAM_WINDOW = 1 << 20;
-const SESSION_WINDOW = 16 << 20;
 
 /** The HTTP status a refused tunnel request got, when it got one. */
 export function tunnelStatus(err: unknown): number | undefined {

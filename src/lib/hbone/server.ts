@@ -18,6 +18,7 @@ import type { Logger } from '../log/logger.ts';
 import { type Authenticator, frontEndPrincipal } from './auth.ts';
 import { type Dialer, dialTcp } from './dial.ts';
 import type { Hop } from './forwarded.ts';
+import { SESSION_WINDOW, STREAM_WINDOW } from './h2-windows.ts';
 import { createListener } from './listener.ts';
 import { splice, type TunnelSide } from './pipe.ts';
 import { createReverseProxy } from './reverse-proxy.ts';
@@ -64,10 +65,6 @@ export interface HboneServer {
   /** Stops listening and tears down every connection and tunnel. */
   close(): Promise<void>;
 }
-
-/** Per-stream HTTP/2 receive window; loopback and Cloud Run links are fast, 64 KiB would cap throughput. */
-const STREAM_WINDOW = 1 << 20;
-const SESSION_WINDOW = 16 << 20;
 
 const REASONS: Readonly<Record<number, string>> = {
   400: 'Bad Request',

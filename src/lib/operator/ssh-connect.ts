@@ -5,6 +5,7 @@ import type { Client } from 'ssh2';
 import type { KrunContext } from '../context.ts';
 import { TransportError } from '../errors.ts';
 import type { HboneClient } from '../hbone/client.ts';
+import { coalesceWrites } from '../net/coalesce.ts';
 import { loadIdentities } from './identities.ts';
 import { checkHostKey, defaultKnownHostsFile } from './known-hosts.ts';
 import { operatorGoogleAuth, type ResolvedTarget, resolveTarget, type TargetOptions } from './target.ts';
@@ -80,7 +81,8 @@ async function sshOver(
       reject(new TransportError(`SSH to ${target.input} failed: ${err.message}`, { cause: err }));
     });
     client.connect({
-      sock: tunnel.stream,
+      // ssh2 writes each SSH packet in pieces; coalesced, they leave as one HTTP/2 DATA write.
+      sock: coalesceWrites(tunnel.stream),
       username: user,
       authHandler: identities.methods(user),
       readyTimeout: 60_000,

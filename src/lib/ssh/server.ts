@@ -9,6 +9,7 @@ import type { AuthContext, Connection, Server } from 'ssh2';
 import { type Audit, type AuditScope, callerFields, connectionId, createAudit } from '../audit/audit.ts';
 import { UsageError } from '../errors.ts';
 import type { Fields, Logger } from '../log/logger.ts';
+import { coalesceWrites } from '../net/coalesce.ts';
 import { listenOn } from '../net/listen.ts';
 import { decide, type Identity } from './auth.ts';
 import type { AuthorizedEntry } from './authorized-keys.ts';
@@ -228,7 +229,8 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     onReady.set(peer, authenticated);
     socket.once('close', () => onReady.delete(peer));
-    ssh.injectSocket(socket);
+    // ssh2 writes each SSH packet in pieces (length, body, tag): one writev per loop turn instead.
+    ssh.injectSocket(coalesceWrites(socket));
   });
   const address = await listenOn(server, options.listen.port, options.listen.host);
   return {

@@ -35,7 +35,11 @@ export interface SftpOptions {
 
 const STATUS = { OK: 0, EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4, OP_UNSUPPORTED: 8 } as const;
 const OPEN = { READ: 1, WRITE: 2, APPEND: 4, CREAT: 8, TRUNC: 16, EXCL: 32 } as const;
-const MAX_READ = 256 * 1024;
+/** OpenSSH's sftp-server's limit: the answer must fit its clients' 256 KiB packets. */
+const MAX_READ = 256 * 1024 - 1024;
+/** Queued reads or writes served together: bytes (a read batch's buffer is reused) and requests. */
+const BATCH_BYTES = 1024 * 1024;
+const BATCH_REQUESTS = 128;
 const DIR_CHUNK = 100;
 
 interface OpenFile {
@@ -133,6 +137,90 @@ async function applyAttrs(path: string | FileHandle, attrs: InputAttributes): Pr
   }
 }
 
+export interface ReadRequest {
+  readonly kind: 'read';
+  readonly reqid: number;
+  readonly handle: Buffer;
+  readonly offset: number;
+  readonly length: number;
+}
+export interface WriteRequest {
+  readonly kind: 'write';
+  readonly reqid: number;
+  readonly handle: Buffer;
+  readonly offset: number;
+  readonly data: Buffer;
+}
+export type FileRequest = ReadRequest | WriteRequest;
+export type Request = FileRequest | { readonly kind: 'op'; readonly reqid: number; readonly op: () => Promise<void> };
+
+const sizeOf = (r: FileRequest) => (r.kind === 'read' ? r.length : r.data.length);
+
+/**
+ * `first` and the requests of its kind on its handle queued right behind it: at most BATCH_BYTES (or `first` alone
+ * when it is bigger) and BATCH_REQUESTS (well under IOV_MAX).
+ */
+export function takeBatch(first: FileRequest, queue: Request[]): FileRequest[] {
+  const batch = [first];
+  let bytes = sizeOf(first);
+  for (let next = queue[0]; next?.kind === first.kind && batch.length < BATCH_REQUESTS; next = queue[0]) {
+    if (bytes + sizeOf(next) > BATCH_BYTES || !next.handle.equals(first.handle)) break;
+    batch.push(next);
+    queue.shift();
+    bytes += sizeOf(next);
+  }
+  return batch;
+}
+
+interface Run<R extends FileRequest> {
+  readonly offset: number;
+  end: number;
+  readonly requests: R[];
+}
+
+/**
+ * The batch's file ranges in offset order, adjacent ones joined into runs (pipelining clients send requests a little
+ * out of order). Overlapping ranges join too when `overlap` says so (reads); otherwise undefined (writes, which must
+ * then land in request order).
+ */
+export function runsOf<R extends FileRequest>(batch: readonly R[], overlap: boolean): Run<R>[] | undefined {
+  const runs: Run<R>[] = [];
+  for (const r of [...batch].sort((x, y) => x.offset - y.offset)) {
+    const last = runs.at(-1);
+    const end = r.offset + sizeOf(r);
+    if (!last || r.offset > last.end) runs.push({ offset: r.offset, end, requests: [r] });
+    else if (r.offset === last.end || overlap) {
+      last.end = Math.max(last.end, end);
+      last.requests.push(r);
+    } else return undefined;
+  }
+  return runs;
+}
+
+/** Writes all of `buffers` at `position`, however the kernel splits it. */
+async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  const rest = buffers;
+  let at = position;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, at);
+    at += bytesWritten;
+    let skip = bytesWritten;
+    while (rest.length > 0 && skip >= (rest[0] as Buffer).length) skip -= (rest.shift() as Buffer).length;
+    if (skip > 0) rest[0] = (rest[0] as Buffer).subarray(skip);
+  }
+}
+
+/** Reads into `buf` from `position` until it is full or the file ends; the number of bytes read. */
+async function readFull(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
 /** Serves one sftp channel until the client closes it. */
 export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<void> {
   const sftp = accept() as SFTPWrapper;
@@ -149,12 +237,32 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
     return buf;
   };
   // Requests are served one at a time, in order, as OpenSSH's sftp-server does: scp (unlike `sftp get`) treats
-  // data arriving out of order as a gap and truncates the copy there.
-  let chain: Promise<void> = Promise.resolve();
-  /** Queues `op`, answering its failure with the matching status. */
-  const run = (reqid: number, op: () => Promise<void>) => {
-    chain = chain.then(() => op().catch((err: unknown) => sftp.status(reqid, statusOf(err), (err as Error).message)));
+  // data arriving out of order as a gap and truncates the copy there. Reads or writes queued back to back on one
+  // handle (what scp, sftp and `krun cp` pipeline) are served together: one file system call per contiguous range.
+  const queue: Request[] = [];
+  let idle: Promise<void> = Promise.resolve();
+  let pumping = false;
+  const enqueue = (request: Request) => {
+    queue.push(request);
+    if (!pumping) idle = pump();
   };
+  const pump = async () => {
+    pumping = true;
+    for (let request = queue.shift(); request; request = queue.shift()) {
+      if (request.kind === 'op') {
+        const { reqid, op } = request;
+        await op().catch((err: unknown) => sftp.status(reqid, statusOf(err), (err as Error).message));
+      } else {
+        const batch = takeBatch(request, queue);
+        await serveBatch(batch).catch((err: unknown) => {
+          for (const r of batch) sftp.status(r.reqid, statusOf(err), (err as Error).message);
+        });
+      }
+    }
+    pumping = false;
+  };
+  /** Queues `op`, answering its failure with the matching status. */
+  const run = (reqid: number, op: () => Promise<void>) => enqueue({ kind: 'op', reqid, op });
   const ok = (reqid: number) => sftp.status(reqid, STATUS.OK);
   /** Queues `op` and answers OK once it's done. */
   const okAfter = (reqid: number, op: () => Promise<unknown>) =>
@@ -189,6 +297,47 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
     throw new BadHandle('invalid handle');
   };
   const file = (buf: Buffer): FileHandle => openFile(buf).file;
+  // One buffer reused for every read batch: ssh2's data() copies it into the outgoing packet at once.
+  let scratch = Buffer.alloc(0);
+  const serveBatch = async (batch: readonly FileRequest[]): Promise<void> => {
+    const h = openFile((batch[0] as FileRequest).handle);
+    const fh = h.file;
+    if (batch[0]?.kind === 'write') {
+      const writes = batch as readonly WriteRequest[];
+      const runs = runsOf(writes, false) ?? writes.map((r) => ({ offset: r.offset, end: 0, requests: [r] }));
+      for (const run of runs)
+        await writeAll(
+          fh,
+          run.requests.map((r) => r.data),
+          run.offset,
+        );
+      h.bytesWritten += writes.reduce((n, r) => n + r.data.length, 0);
+      for (const r of writes) ok(r.reqid);
+      return;
+    }
+    const reads = batch as readonly ReadRequest[];
+    const runs = runsOf(reads, true) as Run<ReadRequest>[];
+    const total = runs.reduce((sum, run) => sum + run.end - run.offset, 0);
+    if (scratch.length < total) scratch = Buffer.allocUnsafe(total);
+    const served = new Map<ReadRequest, Buffer | undefined>();
+    let at = 0;
+    for (const run of runs) {
+      const buf = scratch.subarray(at, at + run.end - run.offset);
+      at += buf.length;
+      const got = await readFull(fh, buf, run.offset);
+      h.bytesRead += got;
+      for (const r of run.requests) {
+        const start = r.offset - run.offset;
+        served.set(r, start < got ? buf.subarray(start, Math.min(start + r.length, got)) : undefined);
+      }
+    }
+    // Answers go out in request order, whatever order the file was read in.
+    for (const r of reads) {
+      const data = served.get(r);
+      if (data) sftp.data(r.reqid, data);
+      else sftp.status(r.reqid, STATUS.EOF);
+    }
+  };
 
   sftp.on('OPEN', (reqid, filename, flags, attrs) =>
     run(reqid, async () => {
@@ -202,28 +351,12 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
     }),
   );
   sftp.on('READ', (reqid, handle, offset, length) =>
-    run(reqid, async () => {
-      const buf = Buffer.alloc(Math.min(length, MAX_READ));
-      const h = openFile(handle);
-      const { bytesRead } = await h.file.read(buf, 0, buf.length, offset);
-      h.bytesRead += bytesRead;
-      if (bytesRead === 0) sftp.status(reqid, STATUS.EOF);
-      else sftp.data(reqid, buf.subarray(0, bytesRead));
-    }),
+    enqueue({ kind: 'read', reqid, handle: Buffer.from(handle), offset, length: Math.min(length, MAX_READ) }),
   );
-  sftp.on('WRITE', (reqid, handle, offset, incoming) => {
-    // ssh2 may reuse the packet's memory once this handler returns: keep a copy for the queued write.
-    const data = Buffer.from(incoming);
-    okAfter(reqid, async () => {
-      const h = openFile(handle);
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await h.file.write(data, done, data.length - done, offset + done);
-        done += bytesWritten;
-      }
-      h.bytesWritten += done;
-    });
-  });
+  // ssh2 may reuse the packet's memory once this handler returns: keep a copy for the queued write.
+  sftp.on('WRITE', (reqid, handle, offset, incoming) =>
+    enqueue({ kind: 'write', reqid, handle: Buffer.from(handle), offset, data: Buffer.from(incoming) }),
+  );
   sftp.on('FSTAT', (reqid, handle) =>
     run(reqid, async () => void sftp.attrs(reqid, toAttrs(await file(handle).stat()))),
   );
@@ -316,7 +449,7 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
   // scp judges success by ssh's exit status, so the channel reports 0 first, as sshd does when sftp-server exits.
   // ssh2 has no public call for that on an sftp channel; its protocol object is reached narrowly here.
   sftp.on('end', () => {
-    void chain.then(() => {
+    void idle.then(() => {
       const raw = sftp as unknown as {
         _protocol?: { exitStatus(id: number, status: number): void };
         outgoing?: { id: number; state: string };
