@@ -49,6 +49,8 @@ export interface MeshInputs {
   readonly onGoogleCloud: boolean;
   /** A GKE cluster: the agent's own STS exchange needs its URL and GCP_METADATA (PROJECT|NUMBER|NAME|LOCATION). */
   readonly gke?: { readonly clusterUrl: string; readonly gcpMetadata: string } | undefined;
+  /** krun writes GKE's workload certificate files (CA_POOL): the agent serves them instead of asking a CA. */
+  readonly workloadCertificates?: boolean | undefined;
 }
 
 export function revisionOf(env: Readonly<Record<string, string | undefined>>): string {
@@ -100,6 +102,8 @@ export function agentEnvironment(i: MeshInputs): Record<string, string> {
     env.GKE_CLUSTER_URL = i.gke.clusterUrl;
     env.GCP_METADATA = i.gke.gcpMetadata;
   }
+  // pilot-agent reads ./var/run/secrets/workload-spiffe-credentials, relative to its working directory (the base).
+  if (i.workloadCertificates) env.CA_PROVIDER = 'GoogleGkeWorkloadCertificate';
   if (i.mode === 'whitebox') env.HTTP_PROXY_PORT = String(HTTP_PROXY_PORT);
   if (!i.isRoot) env.ISTIO_META_UNPRIVILEGED_POD = 'true';
   return env;

@@ -26,6 +26,7 @@ import { decideMode, type MeshMode, type ModeDecision } from './mode.ts';
 import { executable, findable } from './probe.ts';
 import { assertReachable, ownedDirs, PROXY_OWNER } from './proxy-user.ts';
 import { istiodRootRefresh, readIstiodRoot, writeIstiodRoot } from './root-cert.ts';
+import { PRIVATE_KEY_FILE, WORKLOAD_CERT_DIR } from './workload-cert.ts';
 
 export interface Mesh {
   readonly mode: MeshMode;
@@ -133,6 +134,7 @@ export async function startMesh(
     isRoot,
     onGoogleCloud: config.projectId.value !== undefined,
     gke: gkeOf(config),
+    workloadCertificates: config.caPool.value !== undefined,
   };
 
   // The istiod root: pilot-agent refuses to start without it.
@@ -169,6 +171,10 @@ export async function startMesh(
     await assertReachable(config.envoy.value, proxyOwner, 'Envoy', 'execute');
     await assertReachable(join(base, MESH_PATHS.rootCert), proxyOwner, 'the istiod root', 'read');
     await assertReachable(join(base, MESH_PATHS.istioToken), proxyOwner, 'the istio-token', 'read');
+    if (inputs.workloadCertificates) {
+      const key = join(base, WORKLOAD_CERT_DIR, PRIVATE_KEY_FILE);
+      await assertReachable(key, proxyOwner, 'the workload key', 'read');
+    }
   }
   log.info('wrote the mesh files', { rootCert: root.source });
 
