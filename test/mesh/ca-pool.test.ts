@@ -7,27 +7,26 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { agentEnvironment } from '../../src/lib/mesh/injector.ts';
 import { spiffeId, WORKLOAD_CERT_DIR, workloadCertificateTask } from '../../src/lib/mesh/workload-cert.ts';
-import { keepFresh } from '../../src/lib/run/refresh.ts';
 import { krun } from '../support/cli.ts';
 import { testContext } from '../support/context.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
 import type { CaPool } from '../support/gcp/state.ts';
-import { gcpTestbed } from '../support/gcp/testbed.ts';
+import { gcpTestbed, gkeWorkloadNamespace } from '../support/gcp/testbed.ts';
 import { launcherCase } from '../support/launcher-case.ts';
-import { ManualClock } from '../support/manual-clock.ts';
+import { ManualClock, refreshUntilEnd } from '../support/manual-clock.ts';
 import { x509 } from '../support/pki.ts';
 
 const PROJECT = 'cas-proj';
 const TD = `${PROJECT}.svc.id.goog`;
 const DAY_MS = 24 * 3600 * 1000;
 const ROLE = 'roles/privateca.workloadCertificateRequester';
-const { plane, kube, gcp, work } = await gcpTestbed('ca-pool', {
+const testbed = await gcpTestbed('ca-pool', {
   projectId: PROJECT,
   projectNumber: '135792468013',
   region: 'us-central1',
 });
+const { plane, kube, gcp, work } = testbed;
 let pool: CaPool;
 
 before(async () => {
@@ -37,18 +36,7 @@ before(async () => {
 
 /** A namespace whose Google service account may create its tokens; `granted` gives its KSA the pool's role. */
 async function workload(granted: boolean, extra: Record<string, string> = {}) {
-  const ns = await kube.createNamespace('cas');
-  await kube.createServiceAccount(ns, 'default');
-  const email = `k8s-${ns}@${PROJECT}.iam.gserviceaccount.com`;
-  gcp.state.addServiceAccount({ accountId: `k8s-${ns}` });
-  gcp.metadata.serviceAccount = email;
-  gcp.state.grant(`projects/${PROJECT}`, 'roles/container.clusterViewer', email);
-  await kube.grant(
-    ns,
-    'krun',
-    [{ apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['default'], verbs: ['create'] }],
-    [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: email }],
-  );
+  const ns = await gkeWorkloadNamespace(testbed, 'cas', PROJECT);
   if (granted) gcp.state.grant(pool.name, ROLE, `serviceAccount:${TD}[${ns}/default]`);
   const { dir, env } = await launcherCase(work, {
     ...gcp.env(),
@@ -217,17 +205,7 @@ describe('the workload certificate in-process', () => {
     assert.equal(pool.issued.length, count);
     assert.ok(Math.abs(due - (start + 0.8 * DAY_MS)) <= 1000, `due ${due - start}`);
 
-    const stop = new AbortController();
-    const loop = keepFresh(task, first, {
-      what: 'workload certificate renewal',
-      clock,
-      log: ctx.log,
-      signal: stop.signal,
-    });
-    t.after(async () => {
-      stop.abort();
-      await loop;
-    });
+    refreshUntilEnd(t, task, first, clock, ctx.log);
     await waitFor('the renewal loop to sleep', async () => (clock.pending === 1 ? true : undefined));
     assert.equal(clock.requested.at(-1), 0.8 * DAY_MS);
     clock.advance(0.8 * DAY_MS);
@@ -242,32 +220,5 @@ describe('the workload certificate in-process', () => {
     assert.equal(pool.issued.length, count + 2);
     assert.ok(late > start + 0.81 * DAY_MS);
     assert.doesNotMatch(ctx.stderr(), /ya29\.|PRIVATE KEY/);
-  });
-
-  test('pilot-agent reads the files with CA_PROVIDER=GoogleGkeWorkloadCertificate', () => {
-    const inputs = {
-      mode: 'proxyless' as const,
-      envoy: 'envoy',
-      baseDir: '/',
-      namespace: 'ns',
-      name: 'app',
-      serviceAccount: 'default',
-      podName: 'p',
-      revision: 'latest',
-      trustDomain: TD,
-      xdsAddr: 'istiod.istio-system.svc:15012',
-      caAddr: 'istiod.istio-system.svc:15012',
-      istiodSan: 'istiod.istio-system.svc',
-      clusterId: 'c',
-      meshId: 'm',
-      statusPort: 15020,
-      isRoot: false,
-      onGoogleCloud: true,
-    };
-    assert.equal(
-      agentEnvironment({ ...inputs, workloadCertificates: true }).CA_PROVIDER,
-      'GoogleGkeWorkloadCertificate',
-    );
-    assert.equal(agentEnvironment(inputs).CA_PROVIDER, undefined);
   });
 });

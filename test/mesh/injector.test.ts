@@ -114,6 +114,13 @@ describe('agentEnvironment', () => {
     assert.equal(agentEnvironment({ ...inputs, caAddr: 'ca.example:443' }).CA_ADDR, 'ca.example:443');
     assert.equal(agentEnvironment(inputs).CA_ADDR, undefined);
   });
+  test('with CA_POOL the agent serves krun’s workload certificate files (CA_PROVIDER), else asks its CA', () => {
+    assert.equal(
+      agentEnvironment({ ...inputs, workloadCertificates: true }).CA_PROVIDER,
+      'GoogleGkeWorkloadCertificate',
+    );
+    assert.equal(agentEnvironment(inputs).CA_PROVIDER, undefined);
+  });
   test('the command is pilot-agent proxy sidecar with the namespace domain', () => {
     assert.deepEqual(agentArgs('shop'), ['proxy', 'sidecar', '--domain', 'shop.svc.cluster.local']);
   });
