@@ -10,12 +10,15 @@ import { before, describe, test } from 'node:test';
 import { spiffeId, WORKLOAD_CERT_DIR, workloadCertificateTask } from '../../src/lib/mesh/workload-cert.ts';
 import { krun } from '../support/cli.ts';
 import { testContext } from '../support/context.ts';
+import { rootCertOf } from '../support/control-plane/istio.ts';
+import { freePort } from '../support/control-plane/ports.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
 import type { CaPool } from '../support/gcp/state.ts';
 import { gcpTestbed, gkeWorkloadNamespace } from '../support/gcp/testbed.ts';
 import { launcherCase } from '../support/launcher-case.ts';
 import { ManualClock, refreshUntilEnd } from '../support/manual-clock.ts';
 import { x509 } from '../support/pki.ts';
+import { assertLogOrder } from './support/log-order.ts';
 
 const PROJECT = 'cas-proj';
 const TD = `${PROJECT}.svc.id.goog`;
@@ -111,6 +114,34 @@ describe('krun run with CA_POOL', () => {
     assert.equal(pool.issued.length, count);
     assert.equal(await readlink(join(certs, '..data')), version);
     assert.ok(dir);
+  });
+
+  test('the real pilot-agent (proxyless) serves the pool certificate instead of asking istiod', async () => {
+    const { ns, env, certs } = await workload(true, {
+      KRUN_MESH_MODE: 'proxyless',
+      KRUN_PILOT_AGENT: plane.fixtures.pilotAgent,
+      KRUN_ENVOY: join(work, 'no-envoy'),
+      XDS_ADDR: plane.istiod.secureGrpcAddress,
+      KRUN_MESH_STATUS_PORT: String(await freePort()),
+      KRUN_ISTIO_TOKEN_AUDIENCE: 'istio-ca',
+    });
+    const email = `k8s-${ns}@${PROJECT}.iam.gserviceaccount.com`;
+    await kube.grant(
+      ns,
+      'krun-root',
+      [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['istio-ca-root-cert'], verbs: ['get'] }],
+      [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: email }],
+    );
+    await rootCertOf(kube, ns);
+    const r = await krun(['run', '--', 'sh', '-c', 'cat "$KRUN_MESH_CERT_CHAIN"'], { cleanEnv: env });
+    assert.equal(r.status, 0, r.stderr);
+    assertLogOrder(r.stderr, ['issued the workload certificate', 'pilot-agent ready', 'app started']);
+    // The agent read krun's files (it watches them, so a renewal reaches it) and gave the app the pool's leaf
+    assert.match(r.stderr, /read certificate from file/);
+    const served = new X509Certificate(pemBlocks(r.stdout)[0] ?? '');
+    const written = new X509Certificate(pemBlocks(await readFile(join(certs, 'certificates.pem'), 'utf8'))[0] ?? '');
+    assert.equal(served.serialNumber, written.serialNumber);
+    assert.equal(served.subjectAltName, `URI:spiffe://${TD}/ns/${ns}/sa/default`);
   });
 
   test('KRUN_CA_KEY_TYPE=rsa gives an RSA 2048 key', async () => {

@@ -102,8 +102,14 @@ export function agentEnvironment(i: MeshInputs): Record<string, string> {
     env.GKE_CLUSTER_URL = i.gke.clusterUrl;
     env.GCP_METADATA = i.gke.gcpMetadata;
   }
-  // pilot-agent reads ./var/run/secrets/workload-spiffe-credentials, relative to its working directory (the base).
-  if (i.workloadCertificates) env.CA_PROVIDER = 'GoogleGkeWorkloadCertificate';
+  if (i.workloadCertificates) {
+    // pilot-agent serves ./var/run/secrets/workload-spiffe-credentials (relative to its working directory, the base)
+    // and watches it; current Istio names the provider GkeWorkloadCertificate (the original's ASM-era
+    // GoogleGkeWorkloadCertificate is "not registered" there). With file certificates it no longer finds istiod's
+    // root by itself: XDS_ROOT_CA names it.
+    env.CA_PROVIDER = 'GkeWorkloadCertificate';
+    env.XDS_ROOT_CA = join(i.baseDir, MESH_PATHS.rootCert);
+  }
   if (i.mode === 'whitebox') env.HTTP_PROXY_PORT = String(HTTP_PROXY_PORT);
   if (!i.isRoot) env.ISTIO_META_UNPRIVILEGED_POD = 'true';
   return env;
