@@ -8,7 +8,7 @@ import { mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { spiffeId, WORKLOAD_CERT_DIR, workloadCertificateTask } from '../../src/lib/mesh/workload-cert.ts';
-import { krun } from '../support/cli.ts';
+import { krun, spawnKrun } from '../support/cli.ts';
 import { testContext } from '../support/context.ts';
 import { rootCertOf } from '../support/control-plane/istio.ts';
 import { freePort } from '../support/control-plane/ports.ts';
@@ -116,8 +116,8 @@ describe('krun run with CA_POOL', () => {
     assert.ok(dir);
   });
 
-  test('the real pilot-agent (proxyless) serves the pool certificate instead of asking istiod', async () => {
-    const { ns, env, certs } = await workload(true, {
+  test('the real pilot-agent (proxyless) serves the pool certificate, and after a renewal the new one', async (t) => {
+    const { ns, dir, env, certs } = await workload(true, {
       KRUN_MESH_MODE: 'proxyless',
       KRUN_PILOT_AGENT: plane.fixtures.pilotAgent,
       KRUN_ENVOY: join(work, 'no-envoy'),
@@ -133,15 +133,42 @@ describe('krun run with CA_POOL', () => {
       [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: email }],
     );
     await rootCertOf(kube, ns);
-    const r = await krun(['run', '--', 'sh', '-c', 'cat "$KRUN_MESH_CERT_CHAIN"'], { cleanEnv: env });
+    const script = `while [ ! -e ${dir}/done ]; do sleep 0.1; done; cat "$KRUN_MESH_CERT_CHAIN"`;
+    pool.maximumLifetimeSeconds = 10;
+    t.after(() => {
+      pool.maximumLifetimeSeconds = undefined;
+    });
+    const run = spawnKrun(['run', '--', 'sh', '-c', script], { cleanEnv: env });
+    await run.waitForLog('"message":"app started"', 60_000);
+    assertLogOrder(run.stderr(), ['issued the workload certificate', 'pilot-agent ready', 'app started']);
+    // The agent read krun's files and gave the app the pool's leaf, not one from istiod
+    assert.match(run.stderr(), /read certificate from file/);
+    const leafIn = async (path: string) => new X509Certificate(pemBlocks(await readFile(path, 'utf8'))[0] ?? '');
+    const served = join(dir, 'var/run/secrets/istio.io/cert-chain.pem');
+    const first = await leafIn(join(certs, 'certificates.pem'));
+    assert.equal((await leafIn(served)).serialNumber, first.serialNumber);
+    assert.equal(first.subjectAltName, `URI:spiffe://${TD}/ns/${ns}/sa/default`);
+    // When krun's loop renews it (at 80% of the 10 s the pool's policy allows)
+    await waitFor(
+      'a renewed certificate',
+      async () =>
+        (await leafIn(join(certs, 'certificates.pem'))).serialNumber !== first.serialNumber ? true : undefined,
+      { timeoutMs: 30_000 },
+    );
+    const second = await leafIn(join(certs, 'certificates.pem'));
+    // Then pilot-agent is restarted (proxyless, it does not reload the files) and serves the new one
+    await waitFor(
+      'the agent to serve the renewed certificate',
+      async () => ((await leafIn(served).catch(() => first)).serialNumber === second.serialNumber ? true : undefined),
+      { timeoutMs: 30_000 },
+    );
+    assert.match(run.stderr(), /"message":"restarting pilot-agent: the workload certificate was renewed"/);
+    assert.doesNotMatch(run.stderr(), /exited unexpectedly/);
+    await writeFile(join(dir, 'done'), '');
+    const r = await run.exited;
     assert.equal(r.status, 0, r.stderr);
-    assertLogOrder(r.stderr, ['issued the workload certificate', 'pilot-agent ready', 'app started']);
-    // The agent read krun's files (it watches them, so a renewal reaches it) and gave the app the pool's leaf
-    assert.match(r.stderr, /read certificate from file/);
-    const served = new X509Certificate(pemBlocks(r.stdout)[0] ?? '');
-    const written = new X509Certificate(pemBlocks(await readFile(join(certs, 'certificates.pem'), 'utf8'))[0] ?? '');
-    assert.equal(served.serialNumber, written.serialNumber);
-    assert.equal(served.subjectAltName, `URI:spiffe://${TD}/ns/${ns}/sa/default`);
+    assert.equal(new X509Certificate(pemBlocks(r.stdout)[0] ?? '').serialNumber, second.serialNumber);
+    assert.equal(pool.issued.filter((c) => c.member.endsWith(`[${ns}/default]`)).length >= 2, true);
   });
 
   test('KRUN_CA_KEY_TYPE=rsa gives an RSA 2048 key', async () => {

@@ -35,6 +35,8 @@ export interface Mesh {
   stop(): Promise<void>;
   /** A task for the refresh loop (keepFresh): returns when it wants to run again. */
   readonly refresh?: (() => Promise<number>) | undefined;
+  /** What a renewed CA_POOL certificate needs from the proxy. */
+  readonly certificateRenewed?: (() => Promise<void>) | undefined;
 }
 
 async function nonEmpty(path: string): Promise<boolean> {
@@ -215,5 +217,11 @@ export async function startMesh(
     stop: () => agent.stop(),
     // A rotated istiod root reaches the agent without a restart.
     refresh: istiodRootRefresh(rootSource, base, intervalMs, ctx.clock, ctx.signal),
+    // Proxyless pilot-agent sees the swapped files but never rewrites its output certificates (its file watcher's
+    // handler stalls); with Envoy, SDS pushes them. A new agent reads the new files at start.
+    certificateRenewed:
+      proxyless && inputs.workloadCertificates
+        ? () => agent.restart('the workload certificate was renewed')
+        : undefined,
   };
 }

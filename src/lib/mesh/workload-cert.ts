@@ -45,6 +45,8 @@ export interface WorkloadCertOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly signal?: AbortSignal | undefined;
+  /** Called after a renewal (not the first certificate): a proxyless pilot-agent must be restarted to load it. */
+  readonly onRenewed?: (() => Promise<void>) | undefined;
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -77,6 +79,7 @@ export function workloadCertificateTask(o: WorkloadCertOptions): () => Promise<n
   let first = true;
   return async () => {
     const now = o.clock.now().getTime();
+    const renewal = !first;
     if (first) {
       first = false;
       const due = await reusable(dir, id, now);
@@ -130,6 +133,7 @@ export function workloadCertificateTask(o: WorkloadCertOptions): () => Promise<n
       notAfter: leaf.validToDate.toISOString(),
       renewAt: new Date(due).toISOString(),
     });
+    if (renewal) await o.onRenewed?.();
     return due;
   };
 }

@@ -124,6 +124,7 @@ async function preparePodFiles(
   ctx: KrunContext,
   owner: Owner | undefined,
   proxyUser: Owner | undefined,
+  onCertificateRenewed: () => Promise<void>,
 ) {
   const { config, client, connection } = resolved;
   const google = googleChain(config, ctx.env);
@@ -187,6 +188,7 @@ async function preparePodFiles(
         clock: ctx.clock,
         log: ctx.log.with({ component: 'ca' }),
         signal: ctx.signal,
+        onRenewed: onCertificateRenewed,
       })
     : undefined;
   const certificateAt = certificate ? await certificate() : undefined;
@@ -231,7 +233,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   let app: RunningApp | undefined;
   let hbone: HboneServer | undefined;
   let ssh: SshDebug | undefined;
-  let mesh: Pick<Mesh, 'env' | 'stop'> | undefined;
+  let mesh: Pick<Mesh, 'env' | 'stop' | 'certificateRenewed'> | undefined;
   const sshEnv = () => appEnvironment(config, ctx.env, connection !== undefined);
   try {
     const td = parseTdMesh(ctx.env.MESH);
@@ -240,7 +242,9 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
       ? ({ kind: 'td', td } as const)
       : ({ kind: 'istio', decision: await decideMeshMode(resolved, options.isRoot, ctx) } as const);
     const proxyUser = plan.kind === 'istio' ? proxyUserOf(plan.decision.mode, options.isRoot) : undefined;
-    const files = await preparePodFiles(resolved, ctx, owner, proxyUser);
+    const files = await preparePodFiles(resolved, ctx, owner, proxyUser, async () => {
+      await mesh?.certificateRenewed?.();
+    });
     const common = { clock: ctx.clock, log, signal: background.signal };
     if (files) {
       loops.push(keepFresh(files.tokens, files.tokensAt, { ...common, what: 'token refresh' }));

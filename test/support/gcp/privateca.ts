@@ -54,7 +54,7 @@ export function privatecaRoutes(state: GcpState): Route[] {
         // The public API also takes `config` (with config.publicKey); the emulator issues from CSRs only.
         throw new GoogleApiError('UNIMPLEMENTED', 'The emulator issues certificates from pemCsr only.');
       }
-      const lifetime = duration(call.body.lifetime);
+      const lifetime = Math.min(duration(call.body.lifetime), pool.maximumLifetimeSeconds ?? Number.POSITIVE_INFINITY);
       let csr: x509.Pkcs10CertificateRequest;
       try {
         csr = new x509.Pkcs10CertificateRequest(call.body.pemCsr);

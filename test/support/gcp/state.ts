@@ -176,6 +176,8 @@ export interface CaPool {
   readonly name: string;
   readonly projectId: string;
   readonly ca: CertificateAuthority;
+  /** The issuance policy's maximumLifetime: longer requests get this lifetime. */
+  maximumLifetimeSeconds?: number | undefined;
   /** Every certificate issued, in order: the request as received and who asked. */
   readonly issued: { readonly id: string; readonly member: string; readonly request: Record<string, unknown> }[];
 }
