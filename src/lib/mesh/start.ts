@@ -132,11 +132,11 @@ export async function startMesh(
     meshId: config.meshId.value,
     statusPort: config.meshStatusPort.value,
     envoy: config.envoy.value,
+    workloadCertificates: config.caPool.value !== undefined,
     proxyConfig: ctx.env.PROXY_CONFIG ? await parseProxyConfig(ctx.env.PROXY_CONFIG) : undefined,
     isRoot,
     onGoogleCloud: config.projectId.value !== undefined,
     gke: gkeOf(config),
-    workloadCertificates: config.caPool.value !== undefined,
   };
 
   // The istiod root: pilot-agent refuses to start without it.

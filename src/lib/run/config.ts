@@ -4,10 +4,9 @@
 import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
-import { CA_POOL_PATTERN } from '../gcp/privateca.ts';
 import { dataplaneServiceAccount } from '../gcp/sts.ts';
-import { WORKLOAD_KEY_TYPES, type WorkloadKeyType } from '../mesh/csr.ts';
 import { formatHostPort, type HostPort, parseHostPort } from '../net/address.ts';
+import { type CaSettings, resolveCaSettings } from './ca-settings.ts';
 import { type Mount, parseMounts } from './mounts.ts';
 import { PORT_PREFIX, SETTINGS, type SettingKey, type SettingSpec } from './settings.ts';
 
@@ -17,7 +16,7 @@ export interface Value<T> {
   readonly source: string;
 }
 
-export interface RunConfig {
+export interface RunConfig extends CaSettings {
   readonly namespace: Value<string>;
   readonly name: Value<string>;
   readonly serviceAccount: Value<string>;
@@ -41,9 +40,6 @@ export interface RunConfig {
   /** The managed-mesh token chain (src/lib/run/google-tokens.ts). */
   readonly googleTokens: Value<GoogleTokensSetting>;
   readonly dataplaneServiceAccount: Value<string | undefined>;
-  /** CA_POOL: krun gets the workload certificate from this Certificate Authority Service pool. */
-  readonly caPool: Value<string | undefined>;
-  readonly caKeyType: Value<WorkloadKeyType>;
   readonly tokenExpirationSeconds: Value<number>;
   readonly terminationGraceSeconds: Value<number>;
   readonly resyncIntervalSeconds: Value<number>;
@@ -254,22 +250,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     throw bad(googleRaw, `not one of ${GOOGLE_TOKENS_SETTINGS.join(', ')}`, 'KRUN_GOOGLE_TOKENS=federated');
   }
   const dataplaneNumber = projectNumber(get, google).value;
-  const caPoolRaw = get('caPool');
-  if (caPoolRaw && !CA_POOL_PATTERN.test(caPoolRaw.value)) {
-    throw bad(caPoolRaw, 'not a CA pool name', 'CA_POOL=projects/P/locations/L/caPools/NAME');
-  }
-  const caPool = optional(caPoolRaw);
-  // The pool reflects the caller's SPIFFE identity: it needs the federated token, not the original's P4SA one.
-  if (caPool.value && googleRaw && googleTokens === 'off') {
-    throw new UsageError(`${caPool.source} needs the federated token, but ${googleRaw.source} is off`, {
-      hints: ['KRUN_GOOGLE_TOKENS=federated (the default with CA_POOL)', 'or unset CA_POOL'],
-    });
-  }
-  const keyTypeRaw = get('caKeyType');
-  const caKeyType = keyTypeRaw?.value.trim().toLowerCase();
-  if (keyTypeRaw && !WORKLOAD_KEY_TYPES.includes(caKeyType as WorkloadKeyType)) {
-    throw bad(keyTypeRaw, `not one of ${WORKLOAD_KEY_TYPES.join(', ')}`, 'KRUN_CA_KEY_TYPE=ec');
-  }
+  const ca = resolveCaSettings(get('caPool'), get('caKeyType'), googleRaw);
 
   const baseRaw = get('baseDir');
   const baseDir: Value<string> = baseRaw
@@ -381,7 +362,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     istioTokenAudience,
     googleTokens: googleRaw
       ? { value: googleTokens as GoogleTokensSetting, source: googleRaw.source }
-      : caPool.value
+      : ca.caPool.value
         ? { value: 'federated', source: 'default with CA_POOL' }
         : { value: 'off', source: 'default' },
     dataplaneServiceAccount:
@@ -389,10 +370,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
       (dataplaneNumber
         ? { value: dataplaneServiceAccount(dataplaneNumber), source: 'derived from PROJECT_NUMBER' }
         : { value: undefined, source: 'unset' }),
-    caPool,
-    caKeyType: keyTypeRaw
-      ? { value: caKeyType as WorkloadKeyType, source: keyTypeRaw.source }
-      : { value: 'ec', source: 'default' },
+    ...ca,
     tokenExpirationSeconds: seconds(get('tokenExpiration'), 3600, 600),
     terminationGraceSeconds: seconds(get('terminationGrace'), 10, 0),
     resyncIntervalSeconds: seconds(get('resyncInterval'), 60, 0.05),
