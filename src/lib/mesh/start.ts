@@ -218,7 +218,7 @@ export async function startMesh(
     // A rotated istiod root reaches the agent without a restart.
     refresh: istiodRootRefresh(rootSource, base, intervalMs, ctx.clock, ctx.signal),
     // Proxyless pilot-agent sees the swapped files but never rewrites its output certificates (its file watcher's
-    // handler stalls); with Envoy, SDS pushes them. A new agent reads the new files at start.
+    // handler stalls); with Envoy its SDS is expected to push them (untested here). A new agent reads them at start.
     certificateRenewed:
       proxyless && inputs.workloadCertificates
         ? () => agent.restart('the workload certificate was renewed')
