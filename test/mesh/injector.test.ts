@@ -114,6 +114,13 @@ describe('agentEnvironment', () => {
     assert.equal(agentEnvironment({ ...inputs, caAddr: 'ca.example:443' }).CA_ADDR, 'ca.example:443');
     assert.equal(agentEnvironment(inputs).CA_ADDR, undefined);
   });
+  test('with CA_POOL the agent serves krun’s workload certificate files (CA_PROVIDER), else asks its CA', () => {
+    const files = agentEnvironment({ ...inputs, workloadCertificates: true });
+    assert.equal(files.CA_PROVIDER, 'GkeWorkloadCertificate');
+    assert.equal(files.XDS_ROOT_CA, '/srv/pod/var/run/secrets/istio/root-cert.pem');
+    assert.equal(agentEnvironment(inputs).CA_PROVIDER, undefined);
+    assert.equal(agentEnvironment(inputs).XDS_ROOT_CA, undefined);
+  });
   test('the command is pilot-agent proxy sidecar with the namespace domain', () => {
     assert.deepEqual(agentArgs('shop'), ['proxy', 'sidecar', '--domain', 'shop.svc.cluster.local']);
   });

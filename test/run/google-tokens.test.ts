@@ -14,7 +14,7 @@ import { ISTIO_TOKEN_DIR, jwtLifetimeMs, writeTokenFiles } from '../../src/lib/r
 import { krun } from '../support/cli.ts';
 import { testContext } from '../support/context.ts';
 import { waitFor } from '../support/control-plane/wait.ts';
-import { gcpTestbed } from '../support/gcp/testbed.ts';
+import { gcpTestbed, gkeWorkloadNamespace } from '../support/gcp/testbed.ts';
 import { verifyAccessToken } from '../support/gcp/tokens.ts';
 import { launcherCase } from '../support/launcher-case.ts';
 import { ManualClock } from '../support/manual-clock.ts';
@@ -25,11 +25,12 @@ const POOL = `${PROJECT}.svc.id.goog`;
 const CLUSTER_URL = `https://container.googleapis.com/v1/projects/${PROJECT}/locations/us-central1/clusters/mesh`;
 const AUDIENCE = `identitynamespace:${POOL}:${CLUSTER_URL}`;
 const P4SA = `service-${NUMBER}@gcp-sa-meshdataplane.iam.gserviceaccount.com`;
-const { plane, kube, gcp, work } = await gcpTestbed('google-tokens', {
+const testbed = await gcpTestbed('google-tokens', {
   projectId: PROJECT,
   projectNumber: NUMBER,
   region: 'us-central1',
 });
+const { plane, kube, gcp, work } = testbed;
 
 before(() => {
   gcp.state.addCluster({ name: 'mesh', location: 'us-central1', kube: plane.access });
@@ -38,18 +39,7 @@ before(() => {
 
 /** A namespace whose Google service account may create its tokens; `bound` lets its KSA impersonate the P4SA. */
 async function workload(bound: boolean, extra: Record<string, string> = {}) {
-  const ns = await kube.createNamespace('chain');
-  await kube.createServiceAccount(ns, 'default');
-  const email = `k8s-${ns}@${PROJECT}.iam.gserviceaccount.com`;
-  gcp.state.addServiceAccount({ accountId: `k8s-${ns}` });
-  gcp.metadata.serviceAccount = email;
-  gcp.state.grant(`projects/${PROJECT}`, 'roles/container.clusterViewer', email);
-  await kube.grant(
-    ns,
-    'krun',
-    [{ apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['default'], verbs: ['create'] }],
-    [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: email }],
-  );
+  const ns = await gkeWorkloadNamespace(testbed, 'chain', PROJECT);
   if (bound) {
     gcp.state.grant(
       `projects/${PROJECT}/serviceAccounts/${P4SA}`,

@@ -1,5 +1,8 @@
 // A clock whose time moves only when the test says so: refresh schedules become deterministic without waiting.
+import type { TestContext } from 'node:test';
 import type { Clock } from '../../src/lib/context.ts';
+import type { Logger } from '../../src/lib/log/logger.ts';
+import { keepFresh } from '../../src/lib/run/refresh.ts';
 
 interface Sleeper {
   readonly at: number;
@@ -44,4 +47,14 @@ export class ManualClock implements Clock {
     this.sleepers = this.sleepers.filter((s) => s.at > this.ms);
     for (const s of due) s.resolve();
   }
+}
+
+/** Runs the refresh loop (keepFresh) on `clock` from `first` until the test ends. */
+export function refreshUntilEnd(t: TestContext, task: () => Promise<number>, first: number, clock: Clock, log: Logger) {
+  const stop = new AbortController();
+  const loop = keepFresh(task, first, { what: 'refresh', clock, log, signal: stop.signal });
+  t.after(async () => {
+    stop.abort();
+    await loop;
+  });
 }

@@ -9,6 +9,9 @@ import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
+/** The library, loaded after its reflect polyfill and with Node's WebCrypto: import it from here. */
+export { x509 };
+
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -32,6 +35,16 @@ export interface KeyAndCertificate {
 export interface CertificateAuthority extends KeyAndCertificate {
   readonly name: string;
   issue(options: IssueOptions): Promise<KeyAndCertificate>;
+  /** Signs someone else's public key (a CSR's) with exactly these extensions; the certificate's PEM. */
+  sign(options: SignOptions): Promise<string>;
+}
+
+export interface SignOptions {
+  readonly publicKey: webcrypto.CryptoKey;
+  readonly subject: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly extensions: readonly x509.Extension[];
 }
 
 export interface IssueOptions {
@@ -104,6 +117,20 @@ export async function createCertificateAuthority(
     certPem,
     chainPem: certPem,
     issue: (options) => issue(caCert, keys, key, options),
+    sign: async (options) =>
+      pem(
+        await x509.X509CertificateGenerator.create({
+          serialNumber: serial(),
+          subject: options.subject,
+          issuer: caCert.subject,
+          notBefore: options.notBefore,
+          notAfter: options.notAfter,
+          signingAlgorithm: algorithm(key),
+          publicKey: options.publicKey,
+          signingKey: keys.privateKey,
+          extensions: [...options.extensions, await x509.AuthorityKeyIdentifierExtension.create(caCert)],
+        }),
+      ),
   };
 }
 

@@ -1,6 +1,14 @@
 // Google API base URLs. Overridable with gcloud's own variables (CLOUDSDK_API_ENDPOINT_OVERRIDES_<API>), the way
 // operators point gcloud at Private Service Connect or restricted endpoints; krun honours the same settings.
-export type GoogleApi = 'container' | 'gkehub' | 'run' | 'iam' | 'iamcredentials' | 'cloudresourcemanager' | 'sts';
+export type GoogleApi =
+  | 'container'
+  | 'gkehub'
+  | 'run'
+  | 'iam'
+  | 'iamcredentials'
+  | 'cloudresourcemanager'
+  | 'sts'
+  | 'privateca';
 
 const DEFAULT_HOSTS: Record<GoogleApi, string> = {
   container: 'container.googleapis.com',
@@ -10,6 +18,7 @@ const DEFAULT_HOSTS: Record<GoogleApi, string> = {
   iamcredentials: 'iamcredentials.googleapis.com',
   cloudresourcemanager: 'cloudresourcemanager.googleapis.com',
   sts: 'sts.googleapis.com',
+  privateca: 'privateca.googleapis.com',
 };
 
 /** The API's base URL, always ending in "/": `https://container.googleapis.com/` unless overridden. */

@@ -36,7 +36,8 @@ export interface GoogleToken {
   readonly lifetimeMs: number;
 }
 
-async function post(url: string, body: unknown, signal: AbortSignal | undefined, bearer?: string) {
+/** POSTs JSON (with a bearer token when given); the parsed JSON answer (`{}` when it is not JSON) and its text. */
+export async function postJson(url: string, body: unknown, signal: AbortSignal | undefined, bearer?: string) {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
@@ -59,9 +60,9 @@ export async function federatedToken(
   signal?: AbortSignal,
 ): Promise<GoogleToken> {
   const url = `${apiBase('sts', env)}v1/token`;
-  let res: Awaited<ReturnType<typeof post>>;
+  let res: Awaited<ReturnType<typeof postJson>>;
   try {
-    res = await post(
+    res = await postJson(
       url,
       {
         grantType: TOKEN_EXCHANGE_GRANT,
@@ -98,9 +99,9 @@ export async function impersonatedToken(
   signal?: AbortSignal,
 ): Promise<GoogleToken> {
   const url = `${apiBase('iamcredentials', env)}v1/projects/-/serviceAccounts/${serviceAccount}:generateAccessToken`;
-  let res: Awaited<ReturnType<typeof post>>;
+  let res: Awaited<ReturnType<typeof postJson>>;
   try {
-    res = await post(
+    res = await postJson(
       url,
       { scope: [CLOUD_PLATFORM_SCOPE], lifetime: `${DATAPLANE_LIFETIME_SECONDS}s` },
       signal,

@@ -41,6 +41,8 @@ export interface RunningAgent {
   /** The last lines the agent printed, for diagnostics. */
   tail(): string[];
   readonly restarts: () => number;
+  /** Stops the running process and starts a new one at once (not a crash: no backoff, no error). */
+  restart(reason: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +69,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const lines: string[] = [];
   let restarts = 0;
   let stopping = false;
+  /** Why the current process is being replaced, when krun asked for it. */
+  let replacing: string | undefined;
   let child: ChildProcess | undefined;
   let exited: Promise<string> = Promise.resolve('not started');
   const stopController = new AbortController();
@@ -165,6 +169,13 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       const started = o.clock.now().getTime();
       const why = await exited;
       if (stopping) return;
+      if (replacing !== undefined) {
+        o.log.info(`restarting ${name}: ${replacing}`);
+        replacing = undefined;
+        restarts++;
+        spawnOnce();
+        continue;
+      }
       if (o.clock.now().getTime() - started >= HEALTHY_RUN_MS) backoff = 1000;
       o.log.error(`${name} exited unexpectedly (${why}); restarting in ${backoff / 1000} s${diagnostic()}`);
       try {
@@ -199,6 +210,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   return {
     tail: () => [...lines],
     restarts: () => restarts,
+    async restart(reason) {
+      if (stopping) return;
+      replacing = reason;
+      await kill();
+    },
     async stop() {
       stopping = true;
       stopController.abort();

@@ -49,6 +49,8 @@ export interface MeshInputs {
   readonly onGoogleCloud: boolean;
   /** A GKE cluster: the agent's own STS exchange needs its URL and GCP_METADATA (PROJECT|NUMBER|NAME|LOCATION). */
   readonly gke?: { readonly clusterUrl: string; readonly gcpMetadata: string } | undefined;
+  /** krun writes GKE's workload certificate files (CA_POOL): the agent serves them instead of asking a CA. */
+  readonly workloadCertificates?: boolean | undefined;
 }
 
 export function revisionOf(env: Readonly<Record<string, string | undefined>>): string {
@@ -99,6 +101,14 @@ export function agentEnvironment(i: MeshInputs): Record<string, string> {
   if (i.gke) {
     env.GKE_CLUSTER_URL = i.gke.clusterUrl;
     env.GCP_METADATA = i.gke.gcpMetadata;
+  }
+  if (i.workloadCertificates) {
+    // pilot-agent serves ./var/run/secrets/workload-spiffe-credentials (relative to its working directory, the base)
+    // and watches it; current Istio names the provider GkeWorkloadCertificate (the original's ASM-era
+    // GoogleGkeWorkloadCertificate is "not registered" there). With file certificates it no longer finds istiod's
+    // root by itself: XDS_ROOT_CA names it.
+    env.CA_PROVIDER = 'GkeWorkloadCertificate';
+    env.XDS_ROOT_CA = join(i.baseDir, MESH_PATHS.rootCert);
   }
   if (i.mode === 'whitebox') env.HTTP_PROXY_PORT = String(HTTP_PROXY_PORT);
   if (!i.isRoot) env.ISTIO_META_UNPRIVILEGED_POD = 'true';

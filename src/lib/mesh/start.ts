@@ -26,6 +26,7 @@ import { decideMode, type MeshMode, type ModeDecision } from './mode.ts';
 import { executable, findable } from './probe.ts';
 import { assertReachable, ownedDirs, PROXY_OWNER } from './proxy-user.ts';
 import { istiodRootRefresh, readIstiodRoot, writeIstiodRoot } from './root-cert.ts';
+import { PRIVATE_KEY_FILE, WORKLOAD_CERT_DIR } from './workload-cert.ts';
 
 export interface Mesh {
   readonly mode: MeshMode;
@@ -34,6 +35,8 @@ export interface Mesh {
   stop(): Promise<void>;
   /** A task for the refresh loop (keepFresh): returns when it wants to run again. */
   readonly refresh?: (() => Promise<number>) | undefined;
+  /** What a renewed CA_POOL certificate needs from the proxy. */
+  readonly certificateRenewed?: (() => Promise<void>) | undefined;
 }
 
 async function nonEmpty(path: string): Promise<boolean> {
@@ -136,6 +139,7 @@ export async function startMesh(
     meshId: config.meshId.value,
     statusPort: config.meshStatusPort.value,
     envoy: config.envoy.value,
+    workloadCertificates: config.caPool.value !== undefined,
     proxyConfig: ctx.env.PROXY_CONFIG ? await parseProxyConfig(ctx.env.PROXY_CONFIG) : undefined,
     isRoot,
     onGoogleCloud: config.projectId.value !== undefined,
@@ -176,6 +180,10 @@ export async function startMesh(
     await assertReachable(config.envoy.value, proxyOwner, 'Envoy', 'execute');
     await assertReachable(join(base, MESH_PATHS.rootCert), proxyOwner, 'the istiod root', 'read');
     await assertReachable(join(base, MESH_PATHS.istioToken), proxyOwner, 'the istio-token', 'read');
+    if (inputs.workloadCertificates) {
+      const key = join(base, WORKLOAD_CERT_DIR, PRIVATE_KEY_FILE);
+      await assertReachable(key, proxyOwner, 'the workload key', 'read');
+    }
   }
   log.info('wrote the mesh files', { rootCert: root.source });
 
@@ -216,5 +224,11 @@ export async function startMesh(
     stop: () => agent.stop(),
     // A rotated istiod root reaches the agent without a restart.
     refresh: istiodRootRefresh(rootSource, base, intervalMs, ctx.clock, ctx.signal),
+    // Proxyless pilot-agent sees the swapped files but never rewrites its output certificates (its file watcher's
+    // handler stalls); with Envoy its SDS is expected to push them (untested here). A new agent reads them at start.
+    certificateRenewed:
+      proxyless && inputs.workloadCertificates
+        ? () => agent.restart('the workload certificate was renewed')
+        : undefined,
   };
 }

@@ -7,6 +7,7 @@ import { UsageError } from '../errors.ts';
 import type { DiscoveredCluster } from '../gcp/discover.ts';
 import { dataplaneServiceAccount, gkeClusterUrl } from '../gcp/sts.ts';
 import { formatHostPort, type HostPort, parseHostPort } from '../net/address.ts';
+import { type CaSettings, resolveCaSettings } from './ca-settings.ts';
 import { type Mount, parseMounts } from './mounts.ts';
 import { PORT_PREFIX, SETTINGS, type SettingKey, type SettingSpec } from './settings.ts';
 
@@ -16,7 +17,7 @@ export interface Value<T> {
   readonly source: string;
 }
 
-export interface RunConfig {
+export interface RunConfig extends CaSettings {
   readonly namespace: Value<string>;
   readonly name: Value<string>;
   readonly serviceAccount: Value<string>;
@@ -257,6 +258,7 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     throw bad(googleRaw, `not one of ${GOOGLE_TOKENS_SETTINGS.join(', ')}`, 'KRUN_GOOGLE_TOKENS=federated');
   }
   const dataplaneNumber = projectNumber(get, google).value;
+  const ca = resolveCaSettings(get('caPool'), get('caKeyType'), googleRaw);
 
   const baseRaw = get('baseDir');
   const baseDir: Value<string> = baseRaw
@@ -368,12 +370,15 @@ export function resolveConfig(input: ConfigInput): RunConfig {
     istioTokenAudience,
     googleTokens: googleRaw
       ? { value: googleTokens as GoogleTokensSetting, source: googleRaw.source }
-      : { value: 'off', source: 'default' },
+      : ca.caPool.value
+        ? { value: 'federated', source: 'default with CA_POOL' }
+        : { value: 'off', source: 'default' },
     dataplaneServiceAccount:
       get('dataplaneServiceAccount') ??
       (dataplaneNumber
         ? { value: dataplaneServiceAccount(dataplaneNumber), source: 'derived from PROJECT_NUMBER' }
         : { value: undefined, source: 'unset' }),
+    ...ca,
     tokenExpirationSeconds: seconds(get('tokenExpiration'), 3600, 600),
     terminationGraceSeconds: seconds(get('terminationGrace'), 10, 0),
     resyncIntervalSeconds: seconds(get('resyncInterval'), 60, 0.05),

@@ -12,6 +12,7 @@ import { KubeClient } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/kubeconfig.ts';
 import { decideMeshMode, type Mesh, proxyUserOf, startMesh } from '../mesh/start.ts';
 import { parseTdMesh, startTd } from '../mesh/td.ts';
+import { workloadCertificateTask } from '../mesh/workload-cert.ts';
 import { type SshDebug, startSshDebug } from '../ssh/start.ts';
 import { type RunningApp, startApp } from './app.ts';
 import { findCluster } from './cluster.ts';
@@ -121,6 +122,7 @@ async function preparePodFiles(
   ctx: KrunContext,
   owner: Owner | undefined,
   proxyUser: Owner | undefined,
+  onCertificateRenewed: () => Promise<void>,
 ) {
   const { config, client, connection } = resolved;
   const google = googleChain(config, ctx.env);
@@ -167,7 +169,28 @@ async function preparePodFiles(
     });
   }
   const mountsAt = await mounts();
-  return { tokens, tokensAt, mounts, mountsAt };
+  const pool = config.caPool.value;
+  // After the tokens: the pool is called with the federated token, which the token loop keeps fresh.
+  const certificate = pool
+    ? workloadCertificateTask({
+        baseDir: config.baseDir.value,
+        pool,
+        keyType: config.caKeyType.value,
+        trustDomain: config.trustDomain.value,
+        namespace: target.namespace,
+        serviceAccount: target.serviceAccount,
+        tokenFile: join(config.baseDir.value, ISTIO_TOKEN_DIR, FEDERATED_TOKEN_FILE),
+        owner,
+        proxyGroup: proxyUser?.gid,
+        env: ctx.env,
+        clock: ctx.clock,
+        log: ctx.log.with({ component: 'ca' }),
+        signal: ctx.signal,
+        onRenewed: onCertificateRenewed,
+      })
+    : undefined;
+  const certificateAt = certificate ? await certificate() : undefined;
+  return { tokens, tokensAt, mounts, mountsAt, certificate, certificateAt };
 }
 
 /** The audit trail of the SSH server and the HBONE tunnels: the log, and KRUN_AUDIT_FILE when set. */
@@ -208,7 +231,7 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
   let app: RunningApp | undefined;
   let hbone: HboneServer | undefined;
   let ssh: SshDebug | undefined;
-  let mesh: Pick<Mesh, 'env' | 'stop'> | undefined;
+  let mesh: Pick<Mesh, 'env' | 'stop' | 'certificateRenewed'> | undefined;
   const sshEnv = () => appEnvironment(config, ctx.env, connection !== undefined);
   try {
     const td = parseTdMesh(ctx.env.MESH);
@@ -217,12 +240,19 @@ export async function launch(options: LaunchOptions, ctx: KrunContext): Promise<
       ? ({ kind: 'td', td } as const)
       : ({ kind: 'istio', decision: await decideMeshMode(resolved, options.isRoot, ctx) } as const);
     const proxyUser = plan.kind === 'istio' ? proxyUserOf(plan.decision.mode, options.isRoot) : undefined;
-    const files = await preparePodFiles(resolved, ctx, owner, proxyUser);
+    const files = await preparePodFiles(resolved, ctx, owner, proxyUser, async () => {
+      await mesh?.certificateRenewed?.();
+    });
     const common = { clock: ctx.clock, log, signal: background.signal };
     if (files) {
       loops.push(keepFresh(files.tokens, files.tokensAt, { ...common, what: 'token refresh' }));
       if (config.mounts.value.length > 0) {
         loops.push(keepFresh(files.mounts, files.mountsAt, { ...common, what: 'mount re-sync' }));
+      }
+      if (files.certificate && files.certificateAt !== undefined) {
+        loops.push(
+          keepFresh(files.certificate, files.certificateAt, { ...common, what: 'workload certificate renewal' }),
+        );
       }
     }
     const started =

@@ -22,6 +22,8 @@ export type SettingKey =
   | 'istioTokenAudience'
   | 'googleTokens'
   | 'dataplaneServiceAccount'
+  | 'caPool'
+  | 'caKeyType'
   | 'tokenExpiration'
   | 'terminationGrace'
   | 'resyncInterval'
@@ -169,6 +171,20 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: 'KRUN_DATAPLANE_SERVICE_ACCOUNT',
     flag: 'dataplane-service-account',
     summary: 'Google service account impersonated with the federated token (KRUN_GOOGLE_TOKENS=dataplane)',
+    meshEnv: true,
+  },
+  {
+    key: 'caPool',
+    env: 'CA_POOL',
+    flag: 'ca-pool',
+    summary: 'Certificate Authority Service pool for the workload certificate: projects/P/locations/L/caPools/NAME',
+    meshEnv: true,
+  },
+  {
+    key: 'caKeyType',
+    env: 'KRUN_CA_KEY_TYPE',
+    flag: 'ca-key-type',
+    summary: 'Key of the CA_POOL workload certificate: ec (P-256) or rsa (2048 bits)',
     meshEnv: true,
   },
   {

@@ -1,4 +1,5 @@
 // A local Google Cloud for the tests: metadata server, IAM, IAM Credentials, Resource Manager, GKE, GKE Hub, STS,
+// Certificate Authority Service,
 // the Connect Gateway (HTTPS), Cloud Run Admin v2, Google's OAuth 2.0 token endpoint and certificates, and the Cloud Run front end, each on its own
 // 127.0.0.1 port, sharing one in-memory state.
 // Clients reach it through the official libraries with only endpoints changed (see clientOptions/rootUrl/env).
@@ -19,6 +20,7 @@ import { iamCredentialsRoutes, iamRoutes, resourceManagerRoutes } from './iam.ts
 import { installLoopbackDns, OAUTH2_PORT_ENV, RUN_APP_PORT_ENV } from './loopback-dns.ts';
 import { type MetadataConfig, metadataHandler } from './metadata.ts';
 import { tokenRoute } from './oauth2.ts';
+import { privatecaRoutes } from './privateca.ts';
 import { runRoutes } from './run.ts';
 import { GcpState } from './state.ts';
 import { newAccessTokenKey, TokenIssuer } from './tokens.ts';
@@ -35,7 +37,8 @@ export type EndpointName =
   | 'sts'
   | 'run'
   | 'oauth2'
-  | 'connectgateway';
+  | 'connectgateway'
+  | 'privateca';
 
 export interface GcpEmulatorOptions {
   readonly projectId?: string;
@@ -168,6 +171,7 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       metadataServer,
       sts,
       frontEnd,
+      privateca,
     ] = await Promise.all([
       startApiServer(state, accessTokenKey, iamRoutes(state)),
       startApiServer(state, accessTokenKey, iamCredentialsRoutes(state)),
@@ -193,8 +197,9 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
         void stsHandler(state)(req, res);
       }),
       startFrontEnd(state, issuer, ca),
+      startApiServer(state, accessTokenKey, privatecaRoutes(state)),
     ]);
-    apis.push(iam, iamcredentials, cloudresourcemanager, container, gkehub, run, oauth2, oauth2Https);
+    apis.push(iam, iamcredentials, cloudresourcemanager, container, gkehub, run, oauth2, oauth2Https, privateca);
     state.tokenUri = `${oauth2.url}/token`;
     const oauth2HttpsPort = Number(new URL(oauth2Https.url).port);
     servers.push(metadataServer, sts, connectGateway);
@@ -220,6 +225,7 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       run: run.url,
       oauth2: oauth2.url,
       connectgateway: `https://127.0.0.1:${(connectGateway.address() as AddressInfo).port}`,
+      privateca: privateca.url,
     };
     const caFile = writePem(join(dir, 'cloud-run-front-end-ca.pem'), ca.certPem);
     const env = (): Record<string, string> => ({

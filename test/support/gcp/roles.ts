@@ -51,6 +51,9 @@ const ROLES: Readonly<Record<string, readonly string[]>> = {
     'gkehub.gateway.delete',
   ],
   'roles/gkehub.gatewayAdmin': ['gkehub.gateway.*'],
+  'roles/privateca.workloadCertificateRequester': ['privateca.certificates.createForSelf', 'privateca.caPools.get'],
+  'roles/privateca.certificateRequester': ['privateca.certificates.create'],
+  'roles/privateca.certificateManager': ['privateca.certificates.create', 'privateca.caPools.get'],
   'roles/run.invoker': ['run.routes.invoke'],
   'roles/run.viewer': ['run.services.get', 'run.services.list', 'run.services.getIamPolicy'],
   'roles/run.developer': [

@@ -4,6 +4,7 @@
 import { createHash, createPublicKey, generateKeyPair, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { KubeAccess } from '../kube.ts';
+import { type CertificateAuthority, createCertificateAuthority } from '../pki.ts';
 import { roleGrants } from './roles.ts';
 import { mintAccessToken, type TokenIssuer } from './tokens.ts';
 
@@ -169,6 +170,18 @@ export function memberFor(principal: string): string {
 
 export class StaleEtagError extends Error {}
 
+/** A Certificate Authority Service pool with one enabled root CA. */
+export interface CaPool {
+  /** `projects/P/locations/L/caPools/N` */
+  readonly name: string;
+  readonly projectId: string;
+  readonly ca: CertificateAuthority;
+  /** The issuance policy's maximumLifetime: longer requests get this lifetime. */
+  maximumLifetimeSeconds?: number | undefined;
+  /** Every certificate issued, in order: the request as received and who asked. */
+  readonly issued: { readonly id: string; readonly member: string; readonly request: Record<string, unknown> }[];
+}
+
 export interface Defaults {
   readonly projectId: string;
   readonly projectNumber: string;
@@ -190,6 +203,8 @@ export class GcpState {
   readonly runServices = new Map<string, RunService>();
   /** By `projects/P/locations/R/operations/O`. */
   readonly operations = new Map<string, Operation>();
+  /** By `projects/P/locations/L/caPools/N`. */
+  readonly caPools = new Map<string, CaPool>();
   /** User-managed service account keys, by key id. */
   readonly serviceAccountKeys = new Map<string, ServiceAccountKey>();
   /** The `token_uri` key files name: the emulator's oauth2 endpoint + `/token` once it listens. */
@@ -319,6 +334,27 @@ export class GcpState {
   /** The keys of a service account that may sign a JWT-bearer grant. */
   keysOf(email: string): ServiceAccountKey[] {
     return [...this.serviceAccountKeys.values()].filter((k) => k.email === email);
+  }
+
+  // --- Certificate Authority Service
+
+  async addCaPool({
+    projectId = this.defaults.projectId,
+    location = this.defaults.region,
+    name,
+  }: {
+    projectId?: string;
+    location?: string;
+    name: string;
+  }): Promise<CaPool> {
+    const pool: CaPool = {
+      name: `projects/${projectId}/locations/${location}/caPools/${name}`,
+      projectId,
+      ca: await createCertificateAuthority(`${name} root CA`),
+      issued: [],
+    };
+    this.caPools.set(pool.name, pool);
+    return pool;
   }
 
   // --- IAM

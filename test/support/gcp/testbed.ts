@@ -26,3 +26,23 @@ export async function gcpTestbed(name: string, options: Omit<GcpEmulatorOptions,
   });
   return { plane, kube: new TestKube(plane.access), gcp, work };
 }
+
+/**
+ * A namespace with ServiceAccount `default`, run as its Google service account `k8s-<ns>@<project>` (the metadata
+ * server's, as on Cloud Run), which may list the project's clusters and create that ServiceAccount's tokens.
+ */
+export async function gkeWorkloadNamespace({ kube, gcp }: Testbed, prefix: string, projectId: string) {
+  const ns = await kube.createNamespace(prefix);
+  await kube.createServiceAccount(ns, 'default');
+  const email = `k8s-${ns}@${projectId}.iam.gserviceaccount.com`;
+  gcp.state.addServiceAccount({ projectId, accountId: `k8s-${ns}` });
+  gcp.metadata.serviceAccount = email;
+  gcp.state.grant(`projects/${projectId}`, 'roles/container.clusterViewer', email);
+  await kube.grant(
+    ns,
+    'krun',
+    [{ apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['default'], verbs: ['create'] }],
+    [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: email }],
+  );
+  return ns;
+}
