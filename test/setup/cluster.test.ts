@@ -266,6 +266,18 @@ describe('krun setup-cluster', () => {
       assert.equal(meshEnv.data.PROJECT_ID, PROJECT);
     }
 
+    // and -o name prints just the objects a run would delete
+    const names = await krun([...uninstall, '--dry-run=client', '-o', 'name'], { cleanEnv: env });
+    assert.equal(names.status, 0, names.stderr);
+    assert.equal(
+      names.stdout,
+      expected('')
+        .split('\n')
+        .filter((line) => line.endsWith(' deleted'))
+        .map((line) => `${line.replace(/ deleted$/, '')}\n`)
+        .join(''),
+    );
+
     // When it runs
     const r = await krun(uninstall, { cleanEnv: env });
     // Then setup-cluster's objects are gone; mesh-env keeps only the key krun did not write, and no longer krun's label
