@@ -33,7 +33,7 @@ export default class Doctor extends KrunCommand {
     }),
     'config-map': configMapFlag,
     secret: secretFlag,
-    output: outputFlag(['json'] as const),
+    output: outputFlag(['json', 'yaml'] as const),
     kubeconfig: kubeconfigFlag,
     context: contextFlag,
   };
@@ -55,7 +55,9 @@ export default class Doctor extends KrunCommand {
       },
       this.context(flags),
     );
-    await this.write(flags.output === 'json' ? `${JSON.stringify(checks, null, 2)}\n` : formatChecks(checks));
+    // The checks print as one array, as the json output always has (not a v1 List: they are not objects).
+    if (flags.output) await this.printObjects([checks], flags.output);
+    else await this.write(formatChecks(checks));
     const failed = checks.filter((c) => !c.ok).length;
     if (failed > 0) throw new KrunError(`${failed} of ${checks.length} checks failed`);
   }

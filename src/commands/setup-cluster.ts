@@ -7,10 +7,11 @@ import { contextFlag, dryRunFlag, kubeconfigFlag, projectFlag } from '../lib/set
 export default class SetupCluster extends KrunCommand {
   static override summary = 'Install the gate and mesh-env in istio-system';
   static override description =
-    'Applies, in istio-system: the gate (a Deployment running `krun gate`, its ServiceAccount and RBAC, and an external and an internal load-balanced Service), read access to mesh-env for every authenticated identity, and the mesh-env ConfigMap with PROJECT_ID, PROJECT_NUMBER, CLUSTER_NAME, CLUSTER_LOCATION, CAROOT_ISTIOD and, once the load balancers have them, MCON_ADDR and IMCON_ADDR. Idempotent: a second run changes nothing and says so.';
+    'Applies, in istio-system: the gate (a Deployment running `krun gate`, its ServiceAccount and RBAC, and an external and an internal load-balanced Service), read access to mesh-env for every authenticated identity, and the mesh-env ConfigMap with PROJECT_ID, PROJECT_NUMBER, CLUSTER_NAME, CLUSTER_LOCATION, CAROOT_ISTIOD and, once the load balancers have them, MCON_ADDR and IMCON_ADDR. Idempotent: a second run changes nothing and says so. --uninstall deletes those objects again, only where labelled app.kubernetes.io/managed-by=krun; mesh-env loses the keys krun writes and is deleted only if nothing else is left in it, and the reader Role stays while RoleBindings of setup-namespace use it.';
   static override examples = [
     '# Install the cluster side for project my-project\n<%= config.bin %> <%= command.id %> --project my-project --cluster-name mesh --cluster-location us-central1 --image us-docker.pkg.dev/my-project/krun/krun:0.1.0',
     '# Print the objects, changing nothing\n<%= config.bin %> <%= command.id %> --project my-project --dry-run=client -o yaml',
+    '# See what --uninstall would delete, then delete it\n<%= config.bin %> <%= command.id %> --uninstall --dry-run=server\n<%= config.bin %> <%= command.id %> --uninstall',
   ];
   static override flags = {
     project: projectFlag,
@@ -36,6 +37,11 @@ export default class SetupCluster extends KrunCommand {
       min: 1,
       max: 65535,
     }),
+    uninstall: Flags.boolean({
+      summary: 'Delete the objects an earlier setup-cluster created',
+      env: 'KRUN_UNINSTALL',
+      exclusive: ['project-number', 'cluster-name', 'cluster-location', 'image', 'gate-arg', 'gate-port'],
+    }),
     'dry-run': dryRunFlag,
     output: outputFlag(['json', 'yaml', 'name'] as const),
     kubeconfig: kubeconfigFlag,
@@ -44,6 +50,17 @@ export default class SetupCluster extends KrunCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(SetupCluster);
+    if (flags.uninstall) {
+      const { uninstallCluster } = await import('../lib/setup/cluster-uninstall.ts');
+      const dryRun = flags['dry-run'] ?? 'none';
+      const removed = await uninstallCluster(
+        { dryRun, kubeconfig: flags.kubeconfig, context: flags.context },
+        this.context(flags),
+      );
+      if (flags.output) await this.printObjects(removed.objects, flags.output);
+      else await this.write(removed.changes.map((c) => `${changeLine(c, dryRun)}\n`).join(''));
+      return;
+    }
     const { setupCluster } = await import('../lib/setup/cluster.ts');
     const result = await setupCluster(
       {

@@ -200,6 +200,28 @@ describe('krun gate, live', () => {
     assert.equal(await gate.metric(`krun_gate_tunnel_errors_total{destination="${fortioUrl}",reason="token"}`), 0);
   });
 
+  test('an ID token the front end refuses (401) is dropped from the cache: one retry with a fresh token works', async () => {
+    const claims = (token: string) =>
+      JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { iat: number; exp: number };
+    // Given a token the gate has just fetched (the one it held has expired), far from its refresh point
+    await roundTrip(gate.port, 'fortio');
+    const held = claims(gcp.frontEnd.tokensAdmitted().at(-1) ?? '');
+    await new Promise((r) => setTimeout(r, Math.max(0, held.exp * 1000 - Date.now()) + 200));
+    await roundTrip(gate.port, 'fortio');
+    const stale = gcp.frontEnd.tokensAdmitted().at(-1) ?? '';
+    // Tokens are signed deterministically with whole-second iat: past that second, a new token differs.
+    await new Promise((r) => setTimeout(r, Math.max(0, (claims(stale).iat + 1) * 1000 - Date.now()) + 50));
+    // When the front end stops honouring the token the gate holds (still well within its lifetime)
+    gcp.frontEnd.revokeAdmitted();
+    // Then the next tunnel still carries the bytes, after one retry with a token the front end had not seen
+    await roundTrip(gate.port, 'fortio');
+    assert.deepEqual(gcp.frontEnd.tokensRefused(), [stale]);
+    const fresh = gcp.frontEnd.tokensAdmitted().at(-1);
+    assert.ok(fresh && fresh !== stale, 'the retry carried a new token');
+    // And the refused first attempt is not reported as a failed tunnel
+    assert.equal(await gate.metric(`krun_gate_tunnel_errors_total{destination="${fortioUrl}",reason="401"}`), 0);
+  });
+
   test('a flood of bad connections: at most 10 log lines per reason a minute, every one counted', async () => {
     const metric = (reason: string) => gate.metric(`krun_gate_rejected_total{reason="${reason}"}`);
     const logged = (reason: string) => gate.logs('connection closed').filter((l) => l.reason === reason).length;

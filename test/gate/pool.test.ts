@@ -3,7 +3,7 @@
 // (a proxy in between stops forwarding), and closing idle connections.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { ClientHttp2Stream } from 'node:http2';
+import { type ClientHttp2Stream, createSecureServer } from 'node:http2';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
@@ -175,5 +175,30 @@ describe('gate connection pool', () => {
           `https://localhost:${hbone.address.port}/_hbone/nope has no such tunnel target (HTTP 404): is the service running krun with the mesh port?`
       );
     });
+  });
+
+  test('a 401 drops the token and retries once with a fresh one; a second 401 is the error', async () => {
+    // A front end that refuses every token, recording what it was sent
+    const seen: string[] = [];
+    const server = createSecureServer({ key: cert.keyPem, cert: cert.chainPem }, (req, res) => {
+      seen.push(String(req.headers.authorization));
+      res.writeHead(401).end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    after(() => server.close());
+    let minted = 0;
+    const invalidated: string[] = [];
+    const tokens: TokenSource = {
+      token: async () => `token-${minted || ++minted}`,
+      invalidate: (token) => {
+        invalidated.push(token);
+        minted += 1;
+      },
+    };
+    const p = pool((server.address() as AddressInfo).port, { tokens });
+    await assert.rejects(p.open(), (err: unknown) => err instanceof TunnelError && err.reason === '401');
+    assert.deepEqual(seen, ['Bearer token-1', 'Bearer token-2']);
+    assert.deepEqual(invalidated, ['token-1']);
   });
 });

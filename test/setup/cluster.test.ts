@@ -202,6 +202,139 @@ describe('krun setup-cluster', () => {
     );
   });
 
+  test('--uninstall deletes what setup-cluster created, keeps what others wrote, and is idempotent', async (t) => {
+    // Given an installed cluster side (no mesh-env of another file), a key someone else added to mesh-env, and a
+    // namespace's RoleBinding (as setup-namespace makes) granting the shared reader Role
+    await waitFor('no mesh-env from another test', async () => !(await exists(`${CORE}/configmaps/mesh-env`)), {
+      timeoutMs: 60_000,
+    });
+    const readerExisted = await exists(READER_ROLE);
+    const nsBinding = `${RBAC}/namespaces/istio-system/rolebindings/krun-mesh-env-reader-un`;
+    t.after(async () => {
+      for (const path of [...GATE_PATHS, nsBinding, ...(readerExisted ? [] : [READER_ROLE])]) {
+        await kube.request('DELETE', path).catch(() => {});
+      }
+    });
+    gcp.state.grant(`projects/${PROJECT}`, 'roles/browser', OPERATOR);
+    const env = await operatorEnv();
+    const installed = await krun(['setup-cluster', '--project', PROJECT], { cleanEnv: env });
+    assert.equal(installed.status, 0, installed.stderr);
+    await kube.request(
+      'PATCH',
+      `${CORE}/configmaps/mesh-env`,
+      { data: { XDS_ADDR: 'istiod.example:15012' } },
+      {
+        contentType: 'application/merge-patch+json',
+      },
+    );
+    await kube.post(`${RBAC}/namespaces/istio-system/rolebindings`, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'krun-mesh-env-reader-un', labels: { 'app.kubernetes.io/managed-by': 'krun' } },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'krun-mesh-env-reader' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'k8s-un@x.iam.gserviceaccount.com' }],
+    });
+    const uninstall = ['setup-cluster', '--uninstall'];
+    const expected = (suffix: string) =>
+      [
+        "configmap/mesh-env updated (krun's keys removed; kept for the keys of others: XDS_ADDR)",
+        'rolebinding.rbac.authorization.k8s.io/krun-mesh-env-reader-all deleted',
+        "role.rbac.authorization.k8s.io/krun-mesh-env-reader kept (setup-namespace's RoleBindings use it: krun-mesh-env-reader-un)",
+        'service/krun-gate-internal deleted',
+        'service/krun-gate deleted',
+        'deployment.apps/krun-gate deleted',
+        'clusterrolebinding.rbac.authorization.k8s.io/krun-gate deleted',
+        'clusterrole.rbac.authorization.k8s.io/krun-gate deleted',
+        'rolebinding.rbac.authorization.k8s.io/krun-gate deleted',
+        'role.rbac.authorization.k8s.io/krun-gate deleted',
+        'serviceaccount/krun-gate deleted',
+      ]
+        .map((line) => `${line}${suffix}\n`)
+        .join('');
+
+    // When client and server dry runs ask what --uninstall would do
+    for (const [mode, suffix] of [
+      ['client', ' (dry run)'],
+      ['server', ' (server dry run)'],
+    ] as const) {
+      const dry = await krun([...uninstall, `--dry-run=${mode}`], { cleanEnv: env });
+      // Then they name every object, and nothing is deleted or changed
+      assert.equal(dry.status, 0, dry.stderr);
+      assert.equal(dry.stdout, expected(suffix));
+      for (const path of GATE_PATHS) assert.equal(await exists(path), true, `${path} after --dry-run=${mode}`);
+      const meshEnv = await kube.get<{ data: Record<string, string> }>(`${CORE}/configmaps/mesh-env`);
+      assert.equal(meshEnv.data.PROJECT_ID, PROJECT);
+    }
+
+    // and -o name prints just the objects a run would delete
+    const names = await krun([...uninstall, '--dry-run=client', '-o', 'name'], { cleanEnv: env });
+    assert.equal(names.status, 0, names.stderr);
+    assert.equal(
+      names.stdout,
+      expected('')
+        .split('\n')
+        .filter((line) => line.endsWith(' deleted'))
+        .map((line) => `${line.replace(/ deleted$/, '')}\n`)
+        .join(''),
+    );
+
+    // When it runs
+    const r = await krun(uninstall, { cleanEnv: env });
+    // Then setup-cluster's objects are gone; mesh-env keeps only the key krun did not write, and no longer krun's label
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, expected(''));
+    const meshEnvPath = `${CORE}/configmaps/mesh-env`;
+    for (const path of GATE_PATHS.filter((p) => p !== meshEnvPath)) assert.equal(await exists(path), false, path);
+    const kept = await kube.get<{ metadata: { labels?: Record<string, string> }; data: Record<string, string> }>(
+      meshEnvPath,
+    );
+    assert.deepEqual(kept.data, { XDS_ADDR: 'istiod.example:15012' });
+    assert.equal(kept.metadata.labels?.['app.kubernetes.io/managed-by'], undefined);
+    assert.equal(await exists(READER_ROLE), true);
+
+    // Given a Service of the gate's name that krun did not create
+    await kube.post(`${CORE}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'krun-gate-internal' },
+      spec: { ports: [{ port: 15442 }] },
+    });
+    // When --uninstall runs again
+    const again = await krun(uninstall, { cleanEnv: env });
+    // Then it deletes nothing, says so, and exits 0
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(
+      again.stdout,
+      [
+        'configmap/mesh-env kept (not labelled app.kubernetes.io/managed-by=krun)',
+        'rolebinding.rbac.authorization.k8s.io/krun-mesh-env-reader-all not found',
+        "role.rbac.authorization.k8s.io/krun-mesh-env-reader kept (setup-namespace's RoleBindings use it: krun-mesh-env-reader-un)",
+        'service/krun-gate-internal kept (not labelled app.kubernetes.io/managed-by=krun)',
+        'service/krun-gate not found',
+        'deployment.apps/krun-gate not found',
+        'clusterrolebinding.rbac.authorization.k8s.io/krun-gate not found',
+        'clusterrole.rbac.authorization.k8s.io/krun-gate not found',
+        'rolebinding.rbac.authorization.k8s.io/krun-gate not found',
+        'role.rbac.authorization.k8s.io/krun-gate not found',
+        'serviceaccount/krun-gate not found',
+        '',
+      ].join('\n'),
+    );
+    assert.match(again.stderr, /nothing to delete/);
+    assert.equal(await exists(`${CORE}/services/krun-gate-internal`), true);
+
+    // When the namespace's RoleBinding is gone, and no other file's grants the reader Role
+    await kube.request('DELETE', nsBinding);
+    const role = await krun(uninstall, { cleanEnv: env });
+    assert.equal(role.status, 0, role.stderr);
+    const users = /krun-mesh-env-reader kept \(setup-namespace's RoleBindings use it: (.*)\)/.exec(role.stdout)?.[1];
+    // Then the shared Role goes too (unless another test file's namespace still uses it, which it then names)
+    if (users === undefined) {
+      assert.match(role.stdout, /^role\.rbac\.authorization\.k8s\.io\/krun-mesh-env-reader deleted$/m);
+      assert.equal(await exists(READER_ROLE), false);
+    } else assert.doesNotMatch(users, /krun-mesh-env-reader-un/);
+  });
+
   test('without a terminal a missing project names the flag', async () => {
     const env = await operatorEnv();
     const r = await krun(['setup-cluster'], { cleanEnv: env });

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { krun } from '../support/cli.ts';
 import { gcpTestbed } from '../support/gcp/testbed.ts';
 import { writeKubeconfig } from '../support/kubeconfig.ts';
@@ -148,6 +149,11 @@ describe('krun doctor', () => {
           fix: "krun setup-cluster, then wait for the gate's load balancer (or set IMCON_ADDR in mesh-env)",
         },
       ]);
+      // And -o yaml prints the same checks as -o json
+      const yaml = await krun(['doctor', '-n', ns, '--project', PROJECT, '-o', 'yaml'], { cleanEnv: env });
+      assert.equal(yaml.status, 1);
+      assert.match(yaml.stdout, /^- name: /);
+      assert.deepEqual(parseYaml(yaml.stdout), JSON.parse(again.stdout));
     } finally {
       await kube.request('DELETE', `${MESH_ENV}/mesh-env`).catch(() => {});
     }

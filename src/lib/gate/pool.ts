@@ -88,9 +88,29 @@ export class ConnectionPool {
 
   /** Opens a tunnel: the stream once the service answered 200. */
   async open(): Promise<ClientHttp2Stream> {
-    const token = await this.#options.tokens.token().catch((err: Error) => {
+    const { tokens } = this.#options;
+    const token = await this.#token();
+    try {
+      return await this.#open(token);
+    } catch (err) {
+      // A 401 says the token itself was refused (revoked, or its signing key rotated) even though our cache still
+      // holds it: drop it and retry once with a fresh one. A second 401 is the caller's to report.
+      if ((err as TunnelError).reason !== '401' || !token || !tokens.invalidate || this.#closed) throw err;
+      this.#options.log.debug('the service refused the ID token; retrying with a fresh one', {
+        origin: this.#options.origin,
+      });
+      tokens.invalidate(token);
+      return await this.#open(await this.#token());
+    }
+  }
+
+  #token(): Promise<string | undefined> {
+    return this.#options.tokens.token().catch((err: Error) => {
       throw new TunnelError(err.message, 'token', err);
     });
+  }
+
+  async #open(token: string | undefined): Promise<ClientHttp2Stream> {
     const headers = { ...this.#tunnel.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) };
     // A connection may go away between picking it and using it; one retry on a fresh one covers that race.
     for (let attempt = 0; ; attempt++) {

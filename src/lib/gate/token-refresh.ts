@@ -47,5 +47,9 @@ export function refreshedAhead(source: TokenSource, clock: Clock, log: Logger, a
       }
       return held.token;
     },
+    invalidate(token) {
+      if (held?.token === token) held = undefined;
+      source.invalidate?.(token);
+    },
   };
 }

@@ -7,6 +7,8 @@ import { CLOUD_PLATFORM_SCOPE, type GoogleAuthSource } from '../gcp/iam-admin.ts
 export interface TokenSource {
   /** A bearer token, or undefined to send none. */
   token(): Promise<string | undefined>;
+  /** Forgets `token`, which the server refused (HTTP 401): the next token() is a fresh one, not from a cache. */
+  invalidate?(token: string): void;
 }
 
 export const noToken: TokenSource = { token: async () => undefined };
@@ -83,6 +85,10 @@ export function googleIdToken(options: GoogleIdTokenOptions): TokenSource {
           cause: err,
         });
       }
+    },
+    invalidate() {
+      // The IdTokenClient keeps its token until near expiry: a new client fetches a new one.
+      client = undefined;
     },
   };
 }

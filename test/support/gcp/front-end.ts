@@ -48,6 +48,10 @@ export interface FrontEnd {
   connectionsAccepted(): number;
   /** The distinct ID tokens requests were admitted with, oldest first. */
   tokensAdmitted(): readonly string[];
+  /** From now on every token admitted so far is refused with 401, as Google does with a token it no longer honours. */
+  revokeAdmitted(): void;
+  /** The distinct ID tokens refused with 401, oldest first. */
+  tokensRefused(): readonly string[];
   close(): Promise<void>;
 }
 
@@ -99,6 +103,8 @@ function admit(
   host: string,
   headers: IncomingHttpHeaders,
   admitted: Set<string>,
+  revoked: Set<string>,
+  refused: Set<string>,
 ): Verdict {
   const service = state.runServiceForHost(host);
   // Ingress other than "all" admits only VPC / load balancer traffic, which never reaches this listener.
@@ -114,12 +120,14 @@ function admit(
   const audiences = state.runServiceUrls(service).flatMap((u) => [u, `${u}/`]);
   let member: string;
   try {
+    if (revoked.has(token)) throw new IdTokenError('revoked');
     const claims = issuer.verify(token, [...audiences, ...service.customAudiences]);
     const email = claims.email ?? state.serviceAccount(claims.sub)?.email;
     if (!email) return { ok: false, status: 403 };
     member = memberFor(email);
   } catch (err) {
     if (!(err instanceof IdTokenError)) throw err;
+    refused.add(token);
     return {
       ok: false,
       status: 401,
@@ -189,6 +197,8 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
   const fallback = await ca.issue({ commonName: 'localhost', hosts: ['localhost', '127.0.0.1'], usage: 'server' });
 
   const admitted = new Set<string>();
+  const revoked = new Set<string>();
+  const refused = new Set<string>();
   const sessions = new Map<number, ClientHttp2Session>();
   const h2cSession = (port: number): ClientHttp2Session => {
     const existing = sessions.get(port);
@@ -213,7 +223,7 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
 
   const onRequest = (req: AnyRequest, res: AnyResponse): void => {
     const path = req.url ?? '/';
-    const verdict = admit(state, issuer, hostOf(req.headers), req.headers, admitted);
+    const verdict = admit(state, issuer, hostOf(req.headers), req.headers, admitted, revoked, refused);
     if (!verdict.ok) {
       refuse(res, verdict.status, path.split('?')[0] ?? '/', verdict.headers);
       req.resume();
@@ -280,7 +290,7 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
   const h1 = createHttpServer(onRequest);
   h1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const path = req.url ?? '/';
-    const verdict = admit(state, issuer, hostOf(req.headers), req.headers, admitted);
+    const verdict = admit(state, issuer, hostOf(req.headers), req.headers, admitted, revoked, refused);
     const status = verdict.ok ? (verdict.service.backendPort === undefined ? 503 : 0) : verdict.status;
     if (!verdict.ok || status !== 0 || verdict.service.backendPort === undefined) {
       const body = page(status, path);
@@ -352,6 +362,10 @@ export async function startFrontEnd(state: GcpState, issuer: TokenIssuer, ca: Ce
     },
     connectionsAccepted: () => accepted,
     tokensAdmitted: () => [...admitted],
+    revokeAdmitted: () => {
+      for (const token of admitted) revoked.add(token);
+    },
+    tokensRefused: () => [...refused],
     close: () =>
       new Promise<void>((resolve) => {
         for (const session of sessions.values()) session.destroy();
