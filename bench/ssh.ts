@@ -15,6 +15,8 @@ import { opensshOptions } from '../test/ssh/support.ts';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TRIPS = Number(process.env.BENCH_TRIPS ?? 10);
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 256);
+// BENCH_SSH_CIPHER=aes128-ctr (say) makes ssh and scp ask for that cipher instead of the negotiated one.
+const CIPHER = process.env.BENCH_SSH_CIPHER ? ['-c', process.env.BENCH_SSH_CIPHER] : [];
 const BIN = new URL('../bin/run.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'krun-bench-ssh-'));
 
@@ -110,6 +112,7 @@ const sshOpts = [
   ...opensshOptions(`${process.execPath} ${BIN} hbone ${url('ssh')}`, join(dir, 'known_hosts')),
   '-i',
   join(dir, 'id'),
+  ...CIPHER,
 ];
 const file = join(dir, 'payload.bin');
 writeFileSync(file, Buffer.alloc(FILE_MB * 1024 * 1024, 0x5a));
