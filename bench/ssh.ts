@@ -2,7 +2,7 @@
 // rounds, medians), both through `krun hbone` to one `krun run` (standalone, built CLI):
 // - round trip: `ssh … true` (ssh's handshake, login and an exec) against `krun hbone` to an echo target (one byte
 //   there and back), each a fresh client process;
-// - throughput: `scp` of a 256 MiB file against piping the same file through `krun hbone` to a discard target.
+// - throughput: `scp` of a 256 MiB file (up, then back down) against piping the same file through `krun hbone` to a discard target.
 // Needs `npm run build` and the OpenSSH client (ssh, scp, ssh-keygen).
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -15,6 +15,8 @@ import { opensshOptions } from '../test/ssh/support.ts';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TRIPS = Number(process.env.BENCH_TRIPS ?? 10);
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 256);
+// BENCH_SSH_CIPHER=aes128-ctr (say) makes ssh and scp ask for that cipher instead of the negotiated one.
+const CIPHER = process.env.BENCH_SSH_CIPHER ? ['-c', process.env.BENCH_SSH_CIPHER] : [];
 const BIN = new URL('../bin/run.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'krun-bench-ssh-'));
 
@@ -110,6 +112,7 @@ const sshOpts = [
   ...opensshOptions(`${process.execPath} ${BIN} hbone ${url('ssh')}`, join(dir, 'known_hosts')),
   '-i',
   join(dir, 'id'),
+  ...CIPHER,
 ];
 const file = join(dir, 'payload.bin');
 writeFileSync(file, Buffer.alloc(FILE_MB * 1024 * 1024, 0x5a));
@@ -126,6 +129,12 @@ const cases: Case[] = [
   { name: 'sshRtt', times: TRIPS, run: () => exec('ssh', [...sshOpts, 'root@krun', 'true']) },
   { name: 'rawBulk', times: 1, run: () => exec(process.execPath, hbone('sink'), { path: file }) },
   { name: 'scpBulk', times: 1, run: () => exec('scp', [...sshOpts, file, `root@krun:${join(pod, 'copy.bin')}`]) },
+  // Back down: the server's sends and `krun hbone`'s stdout writes (after scpBulk, which made the copy).
+  {
+    name: 'scpDown',
+    times: 1,
+    run: () => exec('scp', [...sshOpts, `root@krun:${join(pod, 'copy.bin')}`, join(dir, 'down.bin')]),
+  },
 ].map((c) => ({ ...c, ms: [] }));
 const ms = (name: string) => median(cases.find((c) => c.name === name)?.ms ?? []);
 
@@ -136,6 +145,7 @@ try {
   }
   if (statSync(join(pod, 'copy.bin')).size !== bytes) throw new Error('scp copied the wrong number of bytes');
   const mbps = (name: string) => bytes / 1e6 / (ms(name) / 1000);
+  if (statSync(join(dir, 'down.bin')).size !== bytes) throw new Error('scp copied the wrong number of bytes back');
   const [rawRtt, sshRtt, rawTp, scpTp] = [ms('rawRtt'), ms('sshRtt'), mbps('rawBulk'), mbps('scpBulk')];
   process.stdout.write(
     `node ${process.version}, ${ROUNDS} rounds (medians; ${TRIPS} round trips per round), each a fresh client process\n`,
@@ -146,6 +156,8 @@ try {
     `throughput (${FILE_MB} MiB)   krun hbone→discard ${rawTp.toFixed(0)} MB/s   scp ${scpTp.toFixed(0)} MB/s   `,
   );
   process.stdout.write(`ratio ${(scpTp / rawTp).toFixed(2)}\n`);
+  const downTp = mbps('scpDown');
+  process.stdout.write(`scp back down ${downTp.toFixed(0)} MB/s   ratio ${(downTp / rawTp).toFixed(2)}\n`);
 } finally {
   krun.kill('SIGTERM');
   await once(krun, 'exit');

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Client } from 'ssh2';
+import { transportAlgorithms } from '../../src/lib/ssh/algorithms.ts';
 import { echo, startTarget } from '../hbone/support.ts';
 import { freePort } from '../support/control-plane/ports.ts';
 import { keygen, logLines, run, signUserCertificate, startKrunSsh, terminal } from './support.ts';
@@ -123,6 +124,32 @@ test('the host key survives a restart, so known_hosts stays valid', async () => 
     assert.equal(mode, 0o600);
   } finally {
     await second.stop();
+  }
+});
+
+test('OpenSSH negotiates the cipher krun prefers; CBC ciphers and SHA-1 MACs are refused', async (t) => {
+  // Given krun run, and the cipher krun puts first (AES-GCM while ssh2's native binding is not loaded)
+  const dir = await fresh();
+  const key = await keygen(dir, 'operator');
+  const k = await startKrunSsh(join(dir, 'pod'), { SSH_AUTH: key.pub });
+  t.after(() => k.stop());
+  const [preferred] = transportAlgorithms().cipher;
+  const ssh = (extra: string[]) =>
+    run('ssh', [...k.options(join(dir, 'known_hosts')), '-i', key.path, ...extra, 'root@krun', 'true']);
+  // When OpenSSH connects with its default algorithm lists
+  const r = await ssh(['-v']);
+  // Then both directions use that cipher
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`kex: server->client cipher: ${preferred} `));
+  assert.match(r.stderr, new RegExp(`kex: client->server cipher: ${preferred} `));
+  // And a client that only offers CBC, or CTR with a SHA-1 MAC, finds nothing in common
+  for (const extra of [
+    ['-c', 'aes128-cbc'],
+    ['-c', 'aes128-ctr', '-m', 'hmac-sha1'],
+  ]) {
+    const refused = await ssh(extra);
+    assert.equal(refused.status, 255, extra.join(' '));
+    assert.match(refused.stderr, /no matching (cipher|MAC) found/, extra.join(' '));
   }
 });
 

@@ -4,6 +4,7 @@ import { Duplex, Writable } from 'node:stream';
 import type { Streams } from '../context.ts';
 import { TransportError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { coalesceWrites } from '../net/coalesce.ts';
 import type { HboneClient } from './client.ts';
 import { splice } from './pipe.ts';
 
@@ -21,7 +22,9 @@ export async function runStdioTunnel(options: StdioTunnelOptions): Promise<void>
   try {
     const tunnel = await client.open(target);
     log.debug('tunnel open', { target, via: tunnel.via });
-    const local = Duplex.from({ readable: streams.in, writable: keepOpen(streams.out) });
+    // The tunnel delivers 16 KiB HTTP/2 DATA frames; coalesced, one event-loop turn's frames reach stdout as one
+    // writev instead of one pipe write each (ssh reads them all in one go either way).
+    const local = Duplex.from({ readable: streams.in, writable: keepOpen(coalesceWrites(streams.out)) });
     onAbort = () => tunnel.reset();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const result = await splice({ stream: local }, { stream: tunnel.stream, reset: tunnel.reset });

@@ -6,6 +6,7 @@ import type { KrunContext } from '../context.ts';
 import { TransportError } from '../errors.ts';
 import type { HboneClient } from '../hbone/client.ts';
 import { coalesceWrites } from '../net/coalesce.ts';
+import { transportAlgorithms } from '../ssh/algorithms.ts';
 import { loadIdentities } from './identities.ts';
 import { checkHostKey, defaultKnownHostsFile } from './known-hosts.ts';
 import { operatorGoogleAuth, type ResolvedTarget, resolveTarget, type TargetOptions } from './target.ts';
@@ -84,6 +85,7 @@ async function sshOver(
       // ssh2 writes each SSH packet in pieces; coalesced, they leave as one HTTP/2 DATA write.
       sock: coalesceWrites(tunnel.stream),
       username: user,
+      algorithms: transportAlgorithms(),
       authHandler: identities.methods(user),
       readyTimeout: 60_000,
       keepaliveInterval: 30_000,

@@ -11,6 +11,7 @@ import { UsageError } from '../errors.ts';
 import type { Fields, Logger } from '../log/logger.ts';
 import { coalesceWrites } from '../net/coalesce.ts';
 import { listenOn } from '../net/listen.ts';
+import { transportAlgorithms } from './algorithms.ts';
 import { decide, type Identity } from './auth.ts';
 import type { AuthorizedEntry } from './authorized-keys.ts';
 import { findShell } from './command.ts';
@@ -89,7 +90,11 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   let unauthenticated = 0;
   let sessions = 0;
 
-  const ssh: Server = new Ssh2Server({ hostKeys: [options.hostKey.privateKey], ident: 'krun' });
+  const ssh: Server = new Ssh2Server({
+    hostKeys: [options.hostKey.privateKey],
+    ident: 'krun',
+    algorithms: transportAlgorithms(),
+  });
   ssh.on('connection', (client: Connection, info) => {
     const from = `${info.ip}:${info.port}`;
     // The tunnel that carried this connection names it; a connection from elsewhere on loopback gets its own id.

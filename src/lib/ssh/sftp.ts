@@ -26,11 +26,16 @@ import { resolve } from 'node:path';
 import type { Attributes, InputAttributes, SFTPWrapper } from 'ssh2';
 import type { AuditEvent, AuditScope } from '../audit/audit.ts';
 import type { Fields } from '../log/logger.ts';
+import { type QueueCredit, type QueueLimit, queueCredit } from './sftp-credit.ts';
 
 export interface SftpOptions {
   readonly cwd: string;
   readonly audit: AuditScope;
   readonly maxHandles?: number;
+  /** Queued requests past which the client must wait (sftp-credit.ts); QUEUE_LIMIT unless set. */
+  readonly queueLimit?: QueueLimit;
+  /** Sees the queue's counters after every request queued (tests). */
+  readonly onQueued?: (credit: QueueCredit) => void;
 }
 
 const STATUS = { OK: 0, EOF: 1, NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, FAILURE: 4, OP_UNSUPPORTED: 8 } as const;
@@ -240,10 +245,14 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
   // data arriving out of order as a gap and truncates the copy there. Reads or writes queued back to back on one
   // handle (what scp, sftp and `krun cp` pipeline) are served together: one file system call per contiguous range.
   const queue: Request[] = [];
+  const credit = queueCredit(sftp, options.queueLimit);
+  const bytesOf = (r: Request) => (r.kind === 'write' ? r.data.length : 0);
   let idle: Promise<void> = Promise.resolve();
   let pumping = false;
   const enqueue = (request: Request) => {
     queue.push(request);
+    credit.add(bytesOf(request));
+    options.onQueued?.(credit);
     if (!pumping) idle = pump();
   };
   const pump = async () => {
@@ -252,11 +261,13 @@ export function serveSftp(accept: () => unknown, options: SftpOptions): Promise<
       if (request.kind === 'op') {
         const { reqid, op } = request;
         await op().catch((err: unknown) => sftp.status(reqid, statusOf(err), (err as Error).message));
+        credit.done(0);
       } else {
         const batch = takeBatch(request, queue);
         await serveBatch(batch).catch((err: unknown) => {
           for (const r of batch) sftp.status(r.reqid, statusOf(err), (err as Error).message);
         });
+        for (const r of batch) credit.done(bytesOf(r));
       }
     }
     pumping = false;
