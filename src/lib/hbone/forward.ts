@@ -1,8 +1,8 @@
 // `krun hbone -L [addr:]localport:target URL`: each local TCP connection becomes one tunnel, all of them streams of
 // the same HTTP/2 connection. Runs until the signal aborts; a failed tunnel resets its local connection only.
-import { createServer, type Server, type Socket } from 'node:net';
-import { KrunError } from '../errors.ts';
+import { createServer, type Socket } from 'node:net';
 import type { Logger } from '../log/logger.ts';
+import { listenLocal, untilAborted } from '../net/listen.ts';
 import type { HboneClient } from './client.ts';
 import { splice } from './pipe.ts';
 import type { ForwardSpec } from './url.ts';
@@ -14,25 +14,6 @@ export interface LocalForwardOptions {
   readonly signal: AbortSignal;
   /** Called once every listener is up, with the bound `host:port` of each forward (port 0 resolved). */
   readonly onListening?: (addresses: readonly string[]) => void;
-}
-
-function listen(server: Server, spec: ForwardSpec): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new KrunError(`can't listen on ${spec.bindHost}:${spec.localPort}: ${err.message}`, {
-          hints: err.code === 'EADDRINUSE' ? ['pick another local port, or 0 for any free port'] : [],
-          cause: err,
-        }),
-      ),
-    );
-    server.listen(spec.localPort, spec.bindHost, () => {
-      const a = server.address();
-      resolve(
-        typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : String(a),
-      );
-    });
-  });
 }
 
 export async function runLocalForwards(options: LocalForwardOptions): Promise<never> {
@@ -68,7 +49,12 @@ export async function runLocalForwards(options: LocalForwardOptions): Promise<ne
     client.close();
   };
   try {
-    const addresses = await Promise.all(servers.map((server, i) => listen(server, options.forwards[i] as ForwardSpec)));
+    const addresses = await Promise.all(
+      servers.map((server, i) => {
+        const spec = options.forwards[i] as ForwardSpec;
+        return listenLocal(server, spec.localPort, spec.bindHost, 'pick another local port, or 0 for any free port');
+      }),
+    );
     for (const [i, address] of addresses.entries()) {
       log.info(`Forwarding from ${address} -> ${options.forwards[i]?.target}`);
     }
@@ -77,12 +63,5 @@ export async function runLocalForwards(options: LocalForwardOptions): Promise<ne
     closeAll();
     throw err;
   }
-  return new Promise<never>((_resolve, reject) => {
-    const stop = () => {
-      closeAll();
-      reject(signal.reason);
-    };
-    if (signal.aborted) stop();
-    else signal.addEventListener('abort', stop, { once: true });
-  });
+  return untilAborted(signal, closeAll);
 }

@@ -1,10 +1,10 @@
 // The `krun hbone` service: turns the command's options into a client with the right credentials and runs it in
 // stdio (ProxyCommand) or local-forward mode.
-import { readFileSync } from 'node:fs';
 import type { KrunContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { knownProject } from '../gcp/gcloud-config.ts';
 import { type GoogleAuthSource, sharedGoogleAuth } from '../gcp/iam-admin.ts';
+import { readCaFile } from './ca-file.ts';
 import { HboneClient, type TransportMode } from './client.ts';
 import { runLocalForwards } from './forward.ts';
 import { runStdioTunnel } from './stdio.ts';
@@ -51,14 +51,7 @@ export async function runHboneClient(options: HboneClientCommandOptions, ctx: Kr
       hints: [`krun hbone ${origin.origin}/_hbone/22`, `krun hbone -L 2222:22 ${origin.origin}`],
     });
   }
-  let ca: string | undefined;
-  if (options.caFile) {
-    try {
-      ca = readFileSync(options.caFile, 'utf8');
-    } catch (err) {
-      throw new UsageError(`can't read --ca-file ${options.caFile}: ${(err as Error).message}`);
-    }
-  }
+  const ca = readCaFile(options.caFile);
   const client = new HboneClient({
     origin,
     tokens: tokenSourceFor(options, origin, sharedGoogleAuth(knownProject(ctx.env))),

@@ -15,6 +15,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Audit, type Caller, callerFields, connectionId } from '../audit/audit.ts';
 import type { Logger } from '../log/logger.ts';
+import { boundAddress, listenOn } from '../net/listen.ts';
 import { type Authenticator, frontEndPrincipal } from './auth.ts';
 import { type Dialer, dialTcp } from './dial.ts';
 import type { Hop } from './forwarded.ts';
@@ -414,16 +415,8 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen(options.listen.port, options.listen.host ?? '0.0.0.0', () => {
-      listener.off('error', reject);
-      resolve();
-    });
-  });
-  const address = listener.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  log.info('HBONE server listening', { address: `${host}:${address.port}`, tls: secure });
+  const address = await listenOn(listener, options.listen.port, options.listen.host ?? '0.0.0.0');
+  log.info('HBONE server listening', { address: boundAddress(address), tls: secure });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -441,7 +434,7 @@ export async function startHboneServer(options: HboneServerOptions): Promise<Hbo
 
   return {
     address,
-    url: `${secure ? 'https' : 'http'}://${host}:${address.port}`,
+    url: `${secure ? 'https' : 'http'}://${boundAddress(address)}`,
     get openTunnels() {
       return openTunnels;
     },

@@ -3,10 +3,11 @@
 // connections wait for it to come back instead of the command dying, as kubectl's does.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { KrunContext } from '../context.ts';
-import { KrunError, UsageError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import type { Tunnel } from '../hbone/client.ts';
 import { tunnelStatus } from '../hbone/client.ts';
 import { splice } from '../hbone/pipe.ts';
+import { listenLocal, untilAborted } from '../net/listen.ts';
 import { operatorGoogleAuth, resolveTarget, type TargetOptions } from './target.ts';
 import { hboneClientFor, openTunnel, type TunnelOptions } from './tunnel.ts';
 
@@ -115,21 +116,12 @@ export async function runPortForward(
       for (const spec of specs) {
         const server = createServer({ allowHalfOpen: true, noDelay: true }, (s) => handle(s, spec));
         servers.push(server);
-        const bound = await new Promise<string>((resolve, reject) => {
-          server.once('error', (err: NodeJS.ErrnoException) =>
-            reject(
-              new KrunError(`can't listen on ${address}:${spec.localPort}: ${err.message}`, {
-                hints: err.code === 'EADDRINUSE' ? ['pick another local port, or :REMOTE for any free port'] : [],
-              }),
-            ),
-          );
-          server.listen(spec.localPort, address, () => {
-            const a = server.address();
-            resolve(
-              typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : '',
-            );
-          });
-        });
+        const bound = await listenLocal(
+          server,
+          spec.localPort,
+          address,
+          'pick another local port, or :REMOTE for any free port',
+        );
         options.onForwarding(`Forwarding from ${bound} -> ${spec.remote}`);
       }
     }
@@ -137,12 +129,5 @@ export async function runPortForward(
     closeAll();
     throw err;
   }
-  return new Promise<never>((_resolve, reject) => {
-    const stop = () => {
-      closeAll();
-      reject(ctx.signal.reason);
-    };
-    if (ctx.signal.aborted) stop();
-    else ctx.signal.addEventListener('abort', stop, { once: true });
-  });
+  return untilAborted(ctx.signal, closeAll);
 }

@@ -1,9 +1,9 @@
 // Dialing a resolved target: one HboneClient (one HTTP/2 connection, tunnels as streams) with the operator's
 // credentials, and the refusals an operator can meet turned into one sentence with the fix.
-import { readFileSync } from 'node:fs';
 import type { KrunContext } from '../context.ts';
-import { TransportError, UsageError } from '../errors.ts';
+import { TransportError } from '../errors.ts';
 import type { GoogleAuthSource } from '../gcp/iam-admin.ts';
+import { readCaFile } from '../hbone/ca-file.ts';
 import { HboneClient, type Tunnel, tunnelStatus } from '../hbone/client.ts';
 import { tokenSourceFor } from '../hbone/run-client.ts';
 import type { ResolvedTarget } from './target.ts';
@@ -24,14 +24,7 @@ export function hboneClientFor(
   ctx: KrunContext,
   auth: GoogleAuthSource,
 ): HboneClient {
-  let ca: string | undefined;
-  if (options.caFile) {
-    try {
-      ca = readFileSync(options.caFile, 'utf8');
-    } catch (err) {
-      throw new UsageError(`can't read --ca-file ${options.caFile}: ${(err as Error).message}`);
-    }
-  }
+  const ca = readCaFile(options.caFile);
   const tokens = tokenSourceFor(
     {
       url: target.origin.origin,
