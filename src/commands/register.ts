@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { outputFlag } from '../lib/cli/flags.ts';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
-import { changeLine } from '../lib/setup/apply.ts';
+import { changeLines } from '../lib/setup/apply.ts';
 import { contextFlag, dryRunFlag, kubeconfigFlag, projectFlag } from '../lib/setup/flags.ts';
 
 export default class Register extends KrunCommand {
@@ -76,6 +76,6 @@ export default class Register extends KrunCommand {
       this.context(flags),
     );
     if (flags.output) await this.printObjects(result.objects, flags.output);
-    else await this.write(result.changes.map((c) => `${changeLine(c, result.dryRun)}\n`).join(''));
+    else await this.write(changeLines(result.changes, result.dryRun));
   }
 }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { outputFlag } from '../lib/cli/flags.ts';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
-import { changeLine } from '../lib/setup/apply.ts';
+import { changeLines } from '../lib/setup/apply.ts';
 import { contextFlag, dryRunFlag, kubeconfigFlag, projectFlag } from '../lib/setup/flags.ts';
 
 export default class SetupCluster extends KrunCommand {
@@ -58,7 +58,7 @@ export default class SetupCluster extends KrunCommand {
         this.context(flags),
       );
       if (flags.output) await this.printObjects(removed.objects, flags.output);
-      else await this.write(removed.changes.map((c) => `${changeLine(c, dryRun)}\n`).join(''));
+      else await this.write(changeLines(removed.changes, dryRun));
       return;
     }
     const { setupCluster } = await import('../lib/setup/cluster.ts');
@@ -78,6 +78,6 @@ export default class SetupCluster extends KrunCommand {
       this.context(flags),
     );
     if (flags.output) await this.printObjects(result.objects, flags.output);
-    else await this.write(result.changes.map((c) => `${changeLine(c, result.dryRun)}\n`).join(''));
+    else await this.write(changeLines(result.changes, result.dryRun));
   }
 }

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { outputFlag } from '../lib/cli/flags.ts';
 import { KrunCommand } from '../lib/cli/krun-command.ts';
-import { changeLine } from '../lib/setup/apply.ts';
+import { changeLines } from '../lib/setup/apply.ts';
 import {
   configMapFlag,
   contextFlag,
@@ -64,6 +64,6 @@ export default class SetupNamespace extends KrunCommand {
       this.context(flags),
     );
     if (flags.output) await this.printObjects(result.objects, flags.output);
-    else await this.write(result.changes.map((c) => `${changeLine(c, result.dryRun)}\n`).join(''));
+    else await this.write(changeLines(result.changes, result.dryRun));
   }
 }

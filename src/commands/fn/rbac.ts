@@ -43,13 +43,13 @@ export default class FnRbac extends KrunCommand {
     };
     const objects = fnRbacObjects(options);
     const dryRun = flags['dry-run'] ?? 'none';
-    const { changeLine } = await import('../../lib/setup/apply.ts');
+    const { changeLines } = await import('../../lib/setup/apply.ts');
     const changes = !flags.apply
       ? []
       : dryRun === 'client'
         ? objects.map((o) => ({ name: resourceName(o), verb: 'configured' }))
         : await applyFnRbac(options, this.context(flags), dryRun);
     if (!flags.apply || flags.output) await this.printObjects(objects, flags.output ?? 'yaml');
-    else await this.write(changes.map((c) => `${changeLine(c, dryRun)}\n`).join(''));
+    else await this.write(changeLines(changes, dryRun));
   }
 }

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { outputFlag } from '../../lib/cli/flags.ts';
 import { KrunCommand } from '../../lib/cli/krun-command.ts';
 import { namespaceFlag, runtimeArg, selectorFlag, timeoutFlag, waitFlag } from '../../lib/runtime/flags.ts';
-import { changeLine } from '../../lib/setup/apply.ts';
+import { changeLines } from '../../lib/setup/apply.ts';
 import { contextFlag, dryRunFlag, kubeconfigFlag } from '../../lib/setup/flags.ts';
 
 export default class RuntimeInstallCommand extends KrunCommand {
@@ -47,7 +47,7 @@ export default class RuntimeInstallCommand extends KrunCommand {
       this.context(flags),
     );
     if (flags.output) await this.printObjects(result.objects, flags.output);
-    else await this.write(result.changes.map((c) => `${changeLine(c, result.dryRun)}\n`).join(''));
+    else await this.write(changeLines(result.changes, result.dryRun));
     if (result.failure) throw result.failure;
   }
 }

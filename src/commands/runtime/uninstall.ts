@@ -1,6 +1,6 @@
 import { KrunCommand } from '../../lib/cli/krun-command.ts';
 import { namespaceFlag, runtimeArg, selectorFlag, timeoutFlag, waitFlag } from '../../lib/runtime/flags.ts';
-import { changeLine } from '../../lib/setup/apply.ts';
+import { changeLines } from '../../lib/setup/apply.ts';
 import { contextFlag, dryRunFlag, kubeconfigFlag } from '../../lib/setup/flags.ts';
 
 export default class RuntimeUninstallCommand extends KrunCommand {
@@ -37,7 +37,7 @@ export default class RuntimeUninstallCommand extends KrunCommand {
       },
       this.context(flags),
     );
-    await this.write(result.changes.map((c) => `${changeLine(c, result.dryRun)}\n`).join(''));
+    await this.write(changeLines(result.changes, result.dryRun));
     if (result.failure) throw result.failure;
   }
 }

@@ -18,6 +18,11 @@ export function changeLine(change: Change, dryRun: DryRun): string {
   return `${change.name} ${change.verb}${suffix}`;
 }
 
+/** The whole report of a run: one changeLine per change, each ending in a newline. */
+export function changeLines(changes: readonly Change[], dryRun: DryRun): string {
+  return changes.map((c) => `${changeLine(c, dryRun)}\n`).join('');
+}
+
 /** The object without what the server changes on every write, for comparing two versions. */
 function comparable(object: unknown): string {
   const { metadata, status: _status, ...rest } = object as { metadata?: Record<string, unknown>; status?: unknown };
