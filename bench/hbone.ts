@@ -2,29 +2,20 @@
 // throughput on one stream and on 8 parallel streams, and the round-trip latency of 1-byte ping-pongs. Everything
 // runs in this process (server, targets, client), so the ratios include the tunnel's CPU cost on the same cores.
 import { once } from 'node:events';
-import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, connect, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HboneClient } from '../src/lib/hbone/client.ts';
 import { startHboneServer } from '../src/lib/hbone/server.ts';
 import { TargetTable } from '../src/lib/hbone/targets.ts';
 import { noToken } from '../src/lib/hbone/token.ts';
 import { silentLogger } from '../src/lib/log/logger.ts';
+import { listen } from './support/tcp.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BULK_MB = Number(process.env.BENCH_BULK_MB ?? 256);
 const PARALLEL = 8;
 const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
 const CHUNK = Buffer.alloc(64 * 1024, 0x5a);
-
-async function listen(onConnection: (socket: Socket) => void): Promise<Server> {
-  const server = createServer({ allowHalfOpen: true }, (socket) => {
-    socket.on('error', () => {});
-    onConnection(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return server;
-}
 
 /** Discards everything, then answers one byte once the sender half-closes. */
 const sink = (socket: Socket) => {

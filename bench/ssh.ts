@@ -7,10 +7,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { opensshOptions } from '../test/ssh/support.ts';
+import { listen } from './support/tcp.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TRIPS = Number(process.env.BENCH_TRIPS ?? 10);
@@ -25,15 +26,6 @@ function must(file: string, args: string[]): void {
   if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
 }
 
-async function listen(onConnection: (socket: Socket) => void): Promise<Server> {
-  const server = createServer({ allowHalfOpen: true }, (socket) => {
-    socket.on('error', () => {});
-    onConnection(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return server;
-}
 const port = (s: Server) => (s.address() as AddressInfo).port;
 
 /** Runs a program to completion; stdin from a file or a buffer; resolves with stdout; rejects on failure. */
